@@ -1,0 +1,118 @@
+"""The `bench` command: parse, call one stage, print. Exit 0 ok, 2 bad input, 1 anything else."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from bench.errors import BenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Score, compare and report language models on FewCLUE/CLUE.")
+console = Console(stderr=True)
+out = Console()
+
+RESULTS_ENV = "BENCH_RESULTS_DIR"
+SuiteOpt = Annotated[Path, typer.Option("--suite", "-s", help="suite YAML (suites/*.yaml)")]
+ModelsOpt = Annotated[Path, typer.Option("--models", "-m", help="models YAML")]
+ResultsOpt = Annotated[
+    Optional[Path], typer.Option("--results", help=f"results dir (env {RESULTS_ENV}; default results/)")
+]
+
+
+def _store(results: Path | None):
+    from bench.store import Store
+
+    root = results or Path(os.environ.get(RESULTS_ENV, "results"))
+    return Store(root / "bench.sqlite")
+
+
+@app.command()
+def run(
+    suite: SuiteOpt,
+    models: ModelsOpt = Path("models.yaml"),
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="only these models (repeatable)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="FewCLUE/CLUE data root (env BENCH_DATA_DIR)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
+    results: ResultsOpt = None,
+) -> None:
+    """Score models on a suite; everything already known comes from the cache."""
+    from bench.evaluate.suite import run_suite
+    from bench.report.terminal import print_runs
+
+    runs = run_suite(suite, models, model, data_dir, limit, _store(results), console)
+    print_runs(out, runs)
+
+
+@app.command()
+def leaderboard(
+    suite: SuiteOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path("reports/leaderboard.html"),
+    results: ResultsOpt = None,
+) -> None:
+    """Write the self-contained HTML leaderboard of a suite's latest runs."""
+    from bench.config import load_suite
+    from bench.report.leaderboard import leaderboard_data
+    from bench.report.render import write_leaderboard
+
+    spec = load_suite(suite)
+    data = leaderboard_data(_store(results), spec.name)
+    path = write_leaderboard(data, out_path)
+    out.print(f"wrote {path} ({len(data['models'])} models, {len(data['tasks'])} tasks)")
+
+
+@app.command("models")
+def list_models(models: ModelsOpt = Path("models.yaml")) -> None:
+    """List and validate the models in a models YAML."""
+    from bench.config import load_models
+    from bench.report.terminal import print_models
+
+    spec = load_models(models)
+    if not print_models(out, spec):
+        raise BenchError(f"{models}: some models cannot be found (see the table above)")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Optional[Path], typer.Option(help="real FewCLUE root (env BENCH_DATA_DIR)")] = None,
+    results: ResultsOpt = None,
+    out_path: Annotated[Path, typer.Option("--out")] = Path("reports/leaderboard.html"),
+) -> None:
+    """Offline default: build two tiny local models, score them on FewCLUE, write the leaderboard."""
+    from bench.demo import run_demo
+
+    run_demo(data_dir, _store(results), out_path, console, out)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except BenchError as exc:
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback on request
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if os.environ.get("BENCH_DEBUG"):
+            raise
+        console.print(Text.assemble(
+            ("failed: ", "bold red"), f"{type(exc).__name__}: {exc} (BENCH_DEBUG=1 for the traceback)"
+        ))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""User-facing errors. The CLI prints them as one message and exits 2; anything else exits 1."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class BenchError(Exception):
+    """A mistake in the user's input (file, key, name, sample): say where and what to do."""
+
+
+def suggest(name: str, available) -> str:
+    """' (did you mean 'x'?) available: a, b, c' for an unknown name."""
+    available = sorted(available)
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; available: {', '.join(available) or '(none)'}"

@@ -1,0 +1,1 @@
+"""Request building, cached scoring and the suite loop."""

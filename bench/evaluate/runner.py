@@ -1,0 +1,175 @@
+"""Score tasks with a backend, through the cache.
+
+For each (model, task): compute every sample's cache key, take what the store already knows, score
+the rest in chunks (each chunk committed before the next starts), then compute metrics over all
+samples. Nothing already known is computed again; a killed run loses at most one chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.backends.base import Backend
+from bench.config import ModelSpec, SuiteSpec
+from bench.evaluate.manifest import cache_key, environment
+from bench.metrics.stats import accuracy, suite_average
+from bench.store import SCHEMA_VERSION, Store
+from bench.tasks import postprocess
+from bench.tasks.base import Sample, Task
+
+CHUNK = 32
+
+
+class Reporter:
+    """Progress hooks; the CLI passes a rich one, tests the silent default."""
+
+    def start(self, label: str, total: int, done: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class TaskResult:
+    task: str
+    metrics: dict
+    timings: dict
+
+
+@dataclass
+class ModelRun:
+    model: str
+    run_id: str
+    tasks: list[TaskResult] = field(default_factory=list)
+    average: dict | None = None
+    model_calls: int = 0
+
+
+def decoding_of(spec: ModelSpec, task: Task) -> dict:
+    if task.mode == "ppl":
+        return {"mode": "ppl"}
+    return {"mode": "gen", "greedy": True, "max_new_tokens": spec.generation.max_new_tokens,
+            "early_stop": spec.generation.early_stop}
+
+
+def _score_gen(backend: Backend, spec: ModelSpec, task: Task, chunk: list[Sample]) -> list[dict]:
+    post = postprocess.get(task.meta.get("postprocess", "first_capital"))
+    stop: Callable[[str], bool] | None = None
+    if spec.generation.early_stop:
+        stop = lambda text: post(text) != ""  # noqa: E731 - the answer is fixed once it appears
+    outputs = backend.generate(
+        [s.gen_prompt for s in chunk], spec.generation.max_new_tokens, stop
+    )
+    records = []
+    for sample, raw in zip(chunk, outputs, strict=True):
+        answer = post(raw)
+        target = sample.letters[sample.target]
+        records.append({
+            "id": sample.id, "input": sample.input_text(), "target": target,
+            "prediction": raw, "answer": answer, "score": float(answer == target),
+        })
+    return records
+
+
+def _score_ppl(backend: Backend, task: Task, chunk: list[Sample]) -> list[dict]:
+    scored = backend.score_candidates([list(s.ppl_prompts) for s in chunk])
+    records = []
+    for sample, cands in zip(chunk, scored, strict=True):
+        ces = [c["ce"] for c in cands]
+        best = ces.index(min(ces))  # OpenCompass: first minimum wins ties
+        target = sample.letters[sample.target]
+        records.append({
+            "id": sample.id, "input": sample.input_text(), "target": target,
+            "prediction": sample.letters[best], "answer": sample.letters[best],
+            "score": float(best == sample.target), "logprobs": cands,
+        })
+    return records
+
+
+def evaluate_task(
+    backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
+    reporter: Reporter, seed: int,
+) -> TaskResult:
+    model_fp = backend.fingerprint
+    decoding = decoding_of(spec, task)
+    backend_id = backend.info.get("backend_id", spec.backend)
+    keys = {
+        s.id: cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id)
+        for s in task.samples
+    }
+    known = store.get_records(keys.values())
+    store.link_items(run_id, task.key, [(s.id, keys[s.id]) for s in task.samples if keys[s.id] in known])
+    todo = [s for s in task.samples if keys[s.id] not in known]
+
+    reporter.start(f"{spec.name} · {task.key} ({task.mode})", len(task.samples), len(task.samples) - len(todo))
+    before = dict(backend.stats) if todo else {}
+    t0 = time.perf_counter()
+    for i in range(0, len(todo), CHUNK):
+        chunk = todo[i : i + CHUNK]
+        if task.mode == "gen":
+            records = _score_gen(backend, spec, task, chunk)
+        else:
+            records = _score_ppl(backend, task, chunk)
+        rows = [
+            (s.id, keys[s.id], model_fp, task.fingerprint, s.hash, r)
+            for s, r in zip(chunk, records, strict=True)
+        ]
+        store.put_records(run_id, task.key, rows)
+        for s, r in zip(chunk, records, strict=True):
+            known[keys[s.id]] = r
+        reporter.advance(len(chunk))
+    wall = time.perf_counter() - t0
+    reporter.finish()
+
+    scores = [known[keys[s.id]]["score"] for s in task.samples]
+    metrics = {"accuracy": accuracy(scores, seed=seed)}
+    after = backend.stats if todo else {}
+    timings = {
+        "wall_s": wall, "computed": len(todo), "cached": len(task.samples) - len(todo),
+        **{k: after.get(k, 0) - before.get(k, 0) for k in ("tokens_pushed", "tokens_naive", "forward_calls")},
+    }
+    store.finish_task(run_id, task.key, task.fingerprint, task.signature, metrics, timings)
+    return TaskResult(task.key, metrics, timings | {"scores": scores})
+
+
+def run_model(
+    spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task], store: Store,
+    reporter: Reporter | None = None, data_dir: str = "",
+) -> ModelRun:
+    reporter = reporter or Reporter()
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "suite": suite.model_dump(),
+        "model": spec.model_dump(),
+        "model_fingerprint": backend.fingerprint,
+        "tasks": {t.key: {"fingerprint": t.fingerprint, "data_sha256": t.data_sha256,
+                          "signature": t.signature, "mode": t.mode, "n": len(t.samples),
+                          "decoding": decoding_of(spec, t)} for t in tasks},
+        "data_dir": data_dir,
+        "seed": suite.seed,
+        **environment(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    run_id = store.start_run(suite.name, spec.name, manifest)
+    result = ModelRun(spec.name, run_id)
+    calls_before = backend.stats.get("forward_calls", 0)
+    try:
+        for task in tasks:
+            result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter, suite.seed))
+    except BaseException:
+        store.finish_run(run_id, status="failed")
+        raise
+    result.average = suite_average([t.timings["scores"] for t in result.tasks], seed=suite.seed)
+    result.model_calls = backend.stats.get("forward_calls", 0) - calls_before
+    totals = {
+        k: sum(t.timings[k] for t in result.tasks)
+        for k in ("wall_s", "tokens_pushed", "tokens_naive", "forward_calls", "computed", "cached")
+    }
+    store.finish_run(run_id, manifest_update={
+        "ended_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "average": result.average,
+        "totals": totals, "backend": backend.info,
+    })
+    return result

@@ -1,0 +1,1 @@
+"""Metrics with n and a 95% CI on every number."""

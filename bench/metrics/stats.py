@@ -1,0 +1,44 @@
+"""Accuracy with a seeded percentile bootstrap CI, and a suite average whose CI resamples each
+task independently (stratified), so small tasks carry their own uncertainty into the average."""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_BOOT = 2000
+
+
+def _ci(boot: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def accuracy(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> dict:
+    """{'value', 'n', 'ci_low', 'ci_high'} for a list of 0/1 scores."""
+    x = np.asarray(scores, dtype=float)
+    n = len(x)
+    if n == 0:
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
+    rng = np.random.default_rng(seed)
+    boot = x[rng.integers(0, n, size=(N_BOOT, n))].mean(axis=1)
+    low, high = _ci(boot, level)
+    return {"value": float(x.mean()), "n": n, "ci_low": low, "ci_high": high}
+
+
+def suite_average(per_task: list[list[float]], *, seed: int = 1234, level: float = 0.95) -> dict:
+    """Macro average over tasks; n is the number of tasks, n_samples the samples behind them."""
+    per_task = [np.asarray(s, dtype=float) for s in per_task if len(s)]
+    if not per_task:
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "n_samples": 0}
+    rng = np.random.default_rng(seed)
+    boots = [s[rng.integers(0, len(s), size=(N_BOOT, len(s)))].mean(axis=1) for s in per_task]
+    boot = np.mean(boots, axis=0)
+    low, high = _ci(boot, level)
+    return {
+        "value": float(np.mean([s.mean() for s in per_task])),
+        "n": len(per_task),
+        "ci_low": low,
+        "ci_high": high,
+        "n_samples": int(sum(len(s) for s in per_task)),
+    }

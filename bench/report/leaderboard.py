@@ -1,0 +1,81 @@
+"""The leaderboard's data: a pure function of the store (the latest finished run per model)."""
+
+from __future__ import annotations
+
+import time
+
+import bench
+from bench.errors import BenchError
+from bench.metrics.stats import suite_average
+from bench.store import Store
+
+EXAMPLES_PER_TASK = 6
+
+
+def _pick_examples(per_model: dict[str, list[dict]]) -> list[dict]:
+    """Samples where models disagree first (they show what differs), then the rest, in order."""
+    if not per_model:
+        return []
+    by_id: dict[str, dict[str, dict]] = {}
+    for model, records in per_model.items():
+        for r in records:
+            by_id.setdefault(r["id"], {})[model] = r
+    ids = list(by_id)
+    ids.sort(key=lambda i: len({r["answer"] for r in by_id[i].values()}) == 1)
+    rows = []
+    for sid in ids[:EXAMPLES_PER_TASK]:
+        for model, r in by_id[sid].items():
+            rows.append({
+                "model": model, "sample_id": sid, "input": r["input"], "target": r["target"],
+                "prediction": r["prediction"], "answer": r["answer"], "correct": r["score"] == 1.0,
+            })
+    return rows
+
+
+def leaderboard_data(store: Store, suite: str) -> dict:
+    runs = store.latest_runs(suite)
+    if not runs:
+        raise BenchError(f"no finished runs of suite '{suite}' in {store.path}; run `bench run` first")
+    tasks: dict[str, dict] = {}
+    models, records = [], {}
+    for run in runs:
+        manifest = run["manifest"]
+        scores, wall, pushed = {}, 0.0, 0
+        per_task_scores = []
+        for row in store.run_tasks(run["run_id"]):
+            key = row["task"]
+            info = manifest["tasks"].get(key, {})
+            tasks.setdefault(key, {
+                "key": key, "name": key.rsplit("-", 1)[0], "split": key.rsplit("-", 1)[-1],
+                "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
+            })
+            scores[key] = row["metrics"]["accuracy"]
+            wall += row["timings"]["wall_s"]
+            pushed += row["timings"]["tokens_pushed"]
+            recs = store.run_records(run["run_id"], key)
+            records.setdefault(key, {})[run["model"]] = recs
+            per_task_scores.append([r["score"] for r in recs])
+        backend = manifest.get("backend", {})
+        models.append({
+            "name": run["model"], "fingerprint": manifest.get("model_fingerprint", ""),
+            "params": backend.get("params"), "dtype": backend.get("dtype", ""),
+            "device": backend.get("device", ""), "wall_s": wall, "tokens_pushed": pushed,
+            "tokens_per_s": pushed / wall if wall > 0 and pushed else None,
+            "run_id": run["run_id"], "scores": scores,
+            "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
+        })
+    models.sort(key=lambda m: -(m["average"]["value"] or 0))
+    return {
+        "title": f"bench leaderboard — suite {suite}",
+        "suite": suite,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "bench_version": bench.__version__,
+        "tasks": list(tasks.values()),
+        "models": models,
+        "examples": {k: _pick_examples(v) for k, v in records.items()},
+        "notes": [
+            "Accuracy in %, with a 95% seeded bootstrap CI and n. FewCLUE dev sets are small "
+            "(n≈160): differences inside the CIs are noise.",
+            "Wall time and tokens/s count model compute only; cached samples cost nothing.",
+        ],
+    }

@@ -1,0 +1,203 @@
+"""The result store: one SQLite file in WAL mode.
+
+- `records`: the content-addressed cache, one row per cache key (model, task, sample, decoding,
+  backend). Written per chunk as samples are scored, so a killed run loses at most the chunk in
+  flight, and a rerun finds everything already known. INSERT OR IGNORE keeps a key unique even when
+  two runs write at once.
+- `runs`, `run_tasks`, `run_items`: what one invocation asked for and got (manifest, metrics,
+  timings, and which cached record answered each sample).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    cache_key TEXT PRIMARY KEY,
+    model_fp TEXT NOT NULL,
+    task_fp TEXT NOT NULL,
+    sample_hash TEXT NOT NULL,
+    record TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    manifest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_tasks (
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    task_fp TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    PRIMARY KEY (run_id, task)
+);
+CREATE TABLE IF NOT EXISTS run_items (
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    PRIMARY KEY (run_id, task, sample_id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_suite ON runs (suite, model, status, ended);
+"""
+
+
+class Store:
+    """Thread-unsafe handle on results/bench.sqlite; open one per process."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=60000")
+        with self._tx():
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(stmt)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path}: schema version {row[0]}, this bench reads {SCHEMA_VERSION}"
+                )
+
+    @contextmanager
+    def _tx(self):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- cache -------------------------------------------------------------------------------
+    def get_records(self, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(keys)
+        found: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT cache_key, record FROM records WHERE cache_key IN ({marks})", chunk
+            )
+            found.update((k, json.loads(r)) for k, r in rows)
+        return found
+
+    def put_records(
+        self, run_id: str, task: str, rows: list[tuple[str, str, str, str, str, dict]]
+    ) -> None:
+        """rows: (sample_id, cache_key, model_fp, task_fp, sample_hash, record), one transaction."""
+        now = time.time()
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?)",
+                [(k, m, t, h, json.dumps(r, ensure_ascii=False), now) for _, k, m, t, h, r in rows],
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
+                [(run_id, task, sid, k) for sid, k, *_ in rows],
+            )
+
+    def link_items(self, run_id: str, task: str, items: list[tuple[str, str]]) -> None:
+        """Record that cached keys answered these samples in this run: (sample_id, cache_key)."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
+                [(run_id, task, sid, k) for sid, k in items],
+            )
+
+    # -- runs --------------------------------------------------------------------------------
+    def start_run(self, suite: str, model: str, manifest: dict) -> str:
+        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, ?)",
+                (run_id, suite, model, time.time(), json.dumps(manifest, ensure_ascii=False)),
+            )
+        return run_id
+
+    def finish_task(
+        self, run_id: str, task: str, task_fp: str, signature: str, metrics: dict, timings: dict
+    ) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_tasks VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, task, task_fp, signature, json.dumps(metrics), json.dumps(timings)),
+            )
+
+    def finish_run(self, run_id: str, status: str = "done", manifest_update: dict | None = None):
+        with self._tx():
+            if manifest_update:
+                row = self._db.execute("SELECT manifest FROM runs WHERE run_id=?", (run_id,))
+                manifest = json.loads(row.fetchone()[0]) | manifest_update
+                self._db.execute(
+                    "UPDATE runs SET manifest=? WHERE run_id=?",
+                    (json.dumps(manifest, ensure_ascii=False), run_id),
+                )
+            self._db.execute(
+                "UPDATE runs SET status=?, ended=? WHERE run_id=?", (status, time.time(), run_id)
+            )
+
+    def latest_runs(self, suite: str) -> list[dict]:
+        """The newest finished run of `suite` for each model, oldest model first."""
+        rows = self._db.execute(
+            "SELECT run_id, model, started, ended, manifest FROM runs "
+            "WHERE suite=? AND status='done' ORDER BY ended",
+            (suite,),
+        ).fetchall()
+        latest: dict[str, dict] = {}
+        for run_id, model, started, ended, manifest in rows:
+            latest[model] = {
+                "run_id": run_id, "model": model, "started": started, "ended": ended,
+                "manifest": json.loads(manifest),
+            }
+        return list(latest.values())
+
+    def run_tasks(self, run_id: str) -> list[dict]:
+        rows = self._db.execute(
+            "SELECT task, task_fp, signature, metrics, timings FROM run_tasks WHERE run_id=?",
+            (run_id,),
+        )
+        return [
+            {"task": t, "task_fp": fp, "signature": sig, "metrics": json.loads(m),
+             "timings": json.loads(tm)}
+            for t, fp, sig, m, tm in rows
+        ]
+
+    def run_records(self, run_id: str, task: str) -> list[dict]:
+        """Per-sample records of one task in one run, in sample order of insertion."""
+        rows = self._db.execute(
+            "SELECT r.record FROM run_items i JOIN records r ON r.cache_key = i.cache_key "
+            "WHERE i.run_id=? AND i.task=? ORDER BY i.rowid",
+            (run_id, task),
+        )
+        return [json.loads(r) for (r,) in rows]
+
+    def count(self, table: str) -> int:
+        assert table in {"records", "runs", "run_items", "run_tasks"}
+        return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -1,0 +1,81 @@
+"""Sample and Task: what every backend, scorer and report agrees on.
+
+A prompt is a list of messages in OpenCompass's roles (HUMAN / BOT / SYSTEM). How a message list
+becomes text is the backend's business (chat template for chat models, plain concatenation for base
+models, as OpenCompass does); a task never tokenizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["HUMAN", "BOT", "SYSTEM"]
+Mode = Literal["gen", "ppl"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    prompt: str
+
+
+Prompt = tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scored item.
+
+    gen mode: `gen_prompt` is asked; the post-processed answer is compared with `letters[target]`.
+    ppl mode: `ppl_prompts[i]` is the full sequence for candidate i (context and answer together);
+    the candidate with the lowest mean token cross-entropy wins and is compared with `target`.
+    """
+
+    id: str  # position in the source file ("L17"): ids in FewCLUE files are not unique
+    doc: dict
+    target: int
+    gen_prompt: Prompt
+    ppl_prompts: tuple[Prompt, ...]
+    letters: tuple[str, ...]
+
+    @property
+    def hash(self) -> str:
+        payload = json.dumps(
+            {"doc": self.doc, "target": self.target}, ensure_ascii=False, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def input_text(self) -> str:
+        return "".join(m.prompt for m in self.gen_prompt)
+
+
+@dataclass
+class Task:
+    """A task at one split in one mode, with its samples loaded."""
+
+    name: str
+    split: str
+    mode: Mode
+    samples: list[Sample]
+    spec_fingerprint: str  # templates, labels, post-processor, metric, loader version
+    data_sha256: str
+    metric: str = "accuracy"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.split}"
+
+    @property
+    def fingerprint(self) -> str:
+        raw = f"{self.spec_fingerprint}|{self.mode}|{self.data_sha256}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    @property
+    def signature(self) -> str:
+        if self.mode == "gen":
+            return "acc|mode:gen-oc|post:first_capital"
+        return "acc|mode:ppl-oc|norm:oc-mean-ce"

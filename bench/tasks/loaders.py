@@ -1,0 +1,66 @@
+"""Read FewCLUE/CLUE files as they really are: JSON Lines with CRLF endings, U+2028 inside
+strings (so never `str.splitlines()`), a missing trailing newline; C3 as one JSON array."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from bench.errors import BenchError
+
+DATA_ENV = "BENCH_DATA_DIR"
+DEMO_DATA_DIR = Path(__file__).parent / "demo_data"
+
+
+def resolve_data_dir(flag: str | os.PathLike | None = None, suite_value: str | None = None) -> Path:
+    """Flag beats env var beats suite file; none of them means the bundled demo data."""
+    chosen = flag or os.environ.get(DATA_ENV) or suite_value
+    if not chosen:
+        return DEMO_DATA_DIR
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        source = "--data-dir" if flag else (DATA_ENV if os.environ.get(DATA_ENV) else "suite data_dir")
+        raise BenchError(
+            f"data dir '{path}' (from {source}) does not exist; point it at a folder holding "
+            f"fewclue/<task>/ and clue/<task>/, or unset it to use the bundled demo data"
+        )
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """One record per '\\n'-terminated line; a broken line is an error naming file and line."""
+    if not path.is_file():
+        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
+    records = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchError(
+                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                f"fix or remove that line"
+            ) from None
+        if not isinstance(record, dict):
+            raise BenchError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records
+
+
+def read_json(path: Path):
+    if not path.is_file():
+        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None

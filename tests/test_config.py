@@ -1,0 +1,72 @@
+"""Config files: a bad file is one message naming file, key, line and what is allowed."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import load_models, load_suite
+from bench.errors import BenchError
+
+ROOT = Path(__file__).parents[1]
+
+
+def write(tmp_path: Path, text: str, name: str = "f.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repo_configs_load():
+    models = load_models(ROOT / "models.yaml")
+    assert [m.name for m in models.models] == ["tiny-a", "tiny-b"]
+    for suite in sorted((ROOT / "suites").glob("*.yaml")):
+        spec = load_suite(suite)
+        assert spec.tasks, suite
+
+
+def test_suite_defaults_fill_entries(tmp_path):
+    spec = load_suite(write(tmp_path, "name: s\nmode: ppl\nlimit: 5\ntasks:\n  - bustm\n"
+                                      "  - {name: chid, mode: gen, split: test}\n"))
+    first, second = spec.resolved_tasks()
+    assert (first.name, first.mode, first.split, first.limit) == ("bustm", "ppl", "dev", 5)
+    assert (second.name, second.mode, second.split, second.limit) == ("chid", "gen", "test", 5)
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path):
+    path = write(tmp_path, "models:\n  - name: a\n    path: x\n    dtyp: float32\n")
+    with pytest.raises(BenchError) as err:
+        load_models(path)
+    msg = str(err.value)
+    assert f"{path}:4" in msg
+    assert "models.0.dtyp" in msg
+    assert "did you mean 'dtype'" in msg
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    path = write(tmp_path, "name: s\ntasks: [bustm\nmode: gen\n")
+    with pytest.raises(BenchError, match=r"f\.yaml:\d+: malformed YAML"):
+        load_suite(path)
+
+
+def test_bad_value_lists_allowed(tmp_path):
+    path = write(tmp_path, "name: s\nmode: generate\ntasks: [bustm]\n")
+    with pytest.raises(BenchError) as err:
+        load_suite(path)
+    assert "mode" in str(err.value) and "'gen' or 'ppl'" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(BenchError, match="file not found"):
+        load_suite(tmp_path / "nope.yaml")
+
+
+def test_unknown_model_name_suggests(tmp_path):
+    models = load_models(ROOT / "models.yaml")
+    with pytest.raises(BenchError, match="did you mean 'tiny-a'"):
+        models.select(["tiny-aa"])
+
+
+def test_duplicate_model_names_rejected(tmp_path):
+    path = write(tmp_path, "models:\n  - {name: a, path: x}\n  - {name: a, path: y}\n")
+    with pytest.raises(BenchError, match="repeated: a"):
+        load_models(path)
