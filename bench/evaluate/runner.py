@@ -7,6 +7,7 @@ samples. Nothing already known is computed again; a killed run loses at most one
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from bench.store import SCHEMA_VERSION, Store
 from bench.tasks import postprocess
 from bench.tasks.base import Sample, Task
 
-CHUNK = 32
+CHUNK = int(os.environ.get("BENCH_CHUNK_SIZE", "32"))  # samples committed together
 
 
 class Reporter:

@@ -1,0 +1,1 @@
+"""HTML reports: pure functions of the data built from results/ (templates live in templates/)."""

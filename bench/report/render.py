@@ -1,0 +1,222 @@
+"""Render the leaderboard: one self-contained HTML file, a pure function of a data dict.
+
+The data dict is built by `bench.report.leaderboard.leaderboard_data` (see its shape there). This
+module only shapes it for display: number formatting, ranks, the best value per column and which
+cells are statistically indistinguishable from it (their 95% CI overlaps the best's). Everything that
+came from a model or a dataset is escaped by Jinja2's autoescape; the page makes no network requests.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).parent / "templates"
+COLLAPSE_CHARS = 400  # inputs/predictions longer than this (or with many lines) fold into <details>
+COLLAPSE_LINES = 12
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(pct=fmt_pct, human=fmt_params, duration=fmt_duration, rate=fmt_rate,
+                       thousands=fmt_thousands, num=data_num)
+    env.globals.update(collapse_chars=COLLAPSE_CHARS, collapse_lines=COLLAPSE_LINES)
+    return env
+
+
+# ---------------------------------------------------------------- formatting (pure, tested) --
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt_pct(x) -> str:
+    return f"{100 * x:.1f}" if _finite(x) else "—"
+
+
+def fmt_params(n) -> str:
+    """1234567 -> '1.2M'; 124_000_000 -> '124M'; 7.6e9 -> '7.6B'."""
+    if not _finite(n):
+        return "—"
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.0f}{suffix}" if abs(v) >= 100 else f"{v:.1f}{suffix}"
+    return f"{n:.0f}"
+
+
+def fmt_duration(s) -> str:
+    if not _finite(s):
+        return "—"
+    if s < 60:
+        return f"{s:.1f} s"
+    s = round(s)
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def fmt_rate(x) -> str:
+    if not _finite(x):
+        return "—"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def fmt_thousands(n) -> str:
+    return f"{n:,.0f}" if _finite(n) else "—"
+
+
+def data_num(x) -> str:
+    """The exact number for a data-* attribute; '' (sorts last) when missing."""
+    return repr(float(x)) if _finite(x) else ""
+
+
+def _json_for_script(data: dict) -> Markup:
+    """JSON that is safe inside <script type="application/json">: no '<', '>' or '&' survive, so
+    a '</script>' or '<!--' in model output cannot end the block. JSON.parse/json.loads undo it."""
+    text = json.dumps(_json_clean(data), ensure_ascii=False, allow_nan=False, default=str)
+    text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return Markup(text)  # only escaped JSON is ever marked safe
+
+
+def _json_clean(x):
+    """NaN/inf are not JSON: they become null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _json_clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_clean(v) for v in x]
+    return x
+
+
+# ------------------------------------------------------------------------ view shaping --
+
+def _value(metric) -> float | None:
+    if isinstance(metric, dict) and _finite(metric.get("value")):
+        return float(metric["value"])
+    return None
+
+
+def _overlaps(m: dict, best: dict) -> bool:
+    lo, hi = m.get("ci_low"), m.get("ci_high")
+    blo, bhi = best.get("ci_low"), best.get("ci_high")
+    if not all(_finite(v) for v in (lo, hi, blo, bhi)):
+        return False
+    return lo <= bhi and hi >= blo
+
+
+def _score_cells(metrics: list) -> list[dict]:
+    """One display cell per metric: `mark` is 'best' (highest value), 'tie' (its CI overlaps the
+    best's CI: not distinguishable from it), '' or 'missing'."""
+    values = [_value(m) for m in metrics]
+    present = [v for v in values if v is not None]
+    top = max(present) if present else None
+    best = next((m for m, v in zip(metrics, values) if v is not None and v == top), None)
+    cells = []
+    for m, v in zip(metrics, values):
+        if v is None:
+            cells.append({"mark": "missing", "value": None, "ci_low": None, "ci_high": None, "n": None})
+            continue
+        mark = "best" if v == top else ("tie" if _overlaps(m, best) else "")
+        cells.append({"mark": mark, "value": v, "ci_low": m.get("ci_low"),
+                      "ci_high": m.get("ci_high"), "n": m.get("n")})
+    return cells
+
+
+def _plain_cells(values: list, better: str) -> list[dict]:
+    """Cells without a CI (speed): only the best one is marked."""
+    present = [v for v in values if _finite(v)]
+    top = (max if better == "high" else min)(present) if present else None
+    return [{"value": v if _finite(v) else None,
+             "mark": "missing" if not _finite(v) else ("best" if v == top else "")}
+            for v in values]
+
+
+def _text(x) -> str:
+    return "" if x is None else str(x)
+
+
+def _view(data: dict) -> dict:
+    tasks = list(data.get("tasks") or [])
+    models = list(data.get("models") or [])
+    keys = [t["key"] for t in tasks]
+
+    averages = _score_cells([m.get("average") for m in models])
+    per_task = {k: _score_cells([(m.get("scores") or {}).get(k) for m in models]) for k in keys}
+    speed = _plain_cells([m.get("tokens_per_s") for m in models], "high")
+    wall = _plain_cells([m.get("wall_s") for m in models], "low")
+
+    order = sorted(range(len(models)), key=lambda i: (
+        averages[i]["value"] is None, -(averages[i]["value"] or 0.0), i))
+    rank = {i: r + 1 for r, i in enumerate(order)}
+
+    rows = []
+    for i, m in enumerate(models):
+        rows.append({
+            "index": i, "rank": rank[i], "name": _text(m.get("name")),
+            "fingerprint": _text(m.get("fingerprint")), "dtype": _text(m.get("dtype")),
+            "device": _text(m.get("device")), "run_id": _text(m.get("run_id")),
+            "params": m.get("params"), "tokens_pushed": m.get("tokens_pushed"),
+            "average": averages[i], "scores": [per_task[k][i] for k in keys],
+            "speed": speed[i], "wall": wall[i],
+        })
+
+    examples = data.get("examples") or {}
+    sections = []
+    for t in tasks:
+        ex = [{"model": _text(e.get("model")), "sample_id": _text(e.get("sample_id")),
+               "input": _text(e.get("input")), "target": _text(e.get("target")),
+               "answer": _text(e.get("answer")), "prediction": _text(e.get("prediction")),
+               "correct": e.get("correct")} for e in examples.get(t["key"]) or []]
+        sections.append({"key": _text(t["key"]), "name": _text(t.get("name", t["key"])),
+                         "split": _text(t.get("split")), "mode": _text(t.get("mode")),
+                         "signature": _text(t.get("signature")), "n": t.get("n"), "examples": ex})
+
+    return {
+        "title": _text(data.get("title") or "bench leaderboard"),
+        "suite": _text(data.get("suite")), "generated_at": _text(data.get("generated_at")),
+        "bench_version": _text(data.get("bench_version")),
+        "notes": [_text(n) for n in data.get("notes") or []],
+        "tasks": sections, "rows": rows,
+    }
+
+
+# ------------------------------------------------------------------------------ public --
+
+def render_leaderboard(data: dict) -> str:
+    """The leaderboard page as one HTML string (inline CSS/JS, no network), data embedded as JSON."""
+    return _env().get_template("leaderboard.html.j2").render(
+        view=_view(data), data_json=_json_for_script(data))
+
+
+def write_leaderboard(data: dict, out: Path) -> Path:
+    """Render and write atomically (temp file in the same folder, then os.replace)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    html = render_leaderboard(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(html)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,102 @@
+"""The cache contract: equal keys make zero model calls; a killed run resumes losing nothing."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.evaluate.suite import run_suite
+from bench.store import Store
+from bench.tasks.loaders import DEMO_DATA_DIR
+from tests.helpers import ROOT, shared_data_dir, write_models, write_suite
+
+
+@pytest.fixture
+def models_file(tmp_path, tiny_model_dir):
+    return write_models(tmp_path / "models.yaml", tiny=tiny_model_dir)
+
+
+@pytest.mark.parametrize("mode", ["gen", "ppl"])
+def test_second_run_makes_zero_model_calls(tmp_path, models_file, mode):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm", "eprstmt", "chid"], mode=mode)
+    store = Store(tmp_path / "results" / "bench.sqlite")
+    first = run_suite(suite, models_file, None, DEMO_DATA_DIR, None, store)[0]
+    second = run_suite(suite, models_file, None, DEMO_DATA_DIR, None, store)[0]
+    assert first.model_calls > 0
+    assert second.model_calls == 0
+    assert [t.metrics for t in first.tasks] == [t.metrics for t in second.tasks]
+    assert all(t.timings["computed"] == 0 for t in second.tasks)
+    assert first.average == second.average
+
+
+def test_changed_task_reruns_that_task_only(tmp_path, models_file):
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA_DIR, data)
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm", "eprstmt"])
+    store = Store(tmp_path / "results" / "bench.sqlite")
+    run_suite(suite, models_file, None, data, None, store)
+    dev = data / "fewclue" / "eprstmt" / "dev_few_all.json"
+    again = {t.task: t.timings for t in run_suite(suite, models_file, None, data, None, store)[0].tasks}
+    assert again["eprstmt-dev"]["computed"] == 0
+    lines = dev.read_text(encoding="utf-8").split("\n")
+    lines[0] = lines[0].replace('"label"', '"extra": 1, "label"')  # one record changes
+    dev.write_text("\n".join(lines), encoding="utf-8")
+    changed = {t.task: t.timings for t in run_suite(suite, models_file, None, data, None, store)[0].tasks}
+    assert changed["bustm-dev"]["computed"] == 0
+    assert changed["eprstmt-dev"]["cached"] == 0  # its data changed: the task's fingerprint did
+    assert changed["eprstmt-dev"]["computed"] > 0
+
+
+def _count(db, sql):
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(sql).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, models_file):
+    data = shared_data_dir()
+    if not data.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"shared data missing at {data}")
+        pytest.skip(f"shared data not at {data}")
+    n = 300
+    suite = write_suite(tmp_path / "s.yaml", "s", ["tnews"], limit=n)
+    results = tmp_path / "results"
+    db = results / "bench.sqlite"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "BENCH_CHUNK_SIZE": "4"}
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", str(suite), "--models",
+           str(models_file), "--data-dir", str(data), "--results", str(results)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists() and _count(db, "SELECT COUNT(*) FROM records") >= 12:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be killed: " + proc.stderr.read().decode()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = _count(db, "SELECT COUNT(*) FROM records")
+    assert 12 <= kept < n
+    assert _count(db, "SELECT COUNT(*) FROM runs WHERE status='done'") == 0
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    store = Store(db)
+    assert store.count("records") == n  # every sample once, nothing recomputed twice
+    (final,) = store.latest_runs("s")
+    (task,) = store.run_tasks(final["run_id"])
+    assert task["timings"]["cached"] == kept  # nothing written before the kill was lost
+    assert task["timings"]["computed"] == n - kept
+    ids = [r["id"] for r in store.run_records(final["run_id"], "tnews-dev")]
+    assert len(ids) == len(set(ids)) == n
+    assert task["metrics"]["accuracy"]["n"] == n

@@ -1,0 +1,77 @@
+"""Bad input: one clear message on stderr, exit code 2, never a traceback."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, bench_cli, write_models, write_suite
+
+
+@pytest.fixture
+def models_file(tmp_path, tiny_model_dir) -> Path:
+    return write_models(tmp_path / "models.yaml", tiny=tiny_model_dir)
+
+
+def assert_bad_input(proc, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def test_malformed_yaml(tmp_path, models_file):
+    suite = tmp_path / "bad.yaml"
+    suite.write_text("name: x\ntasks: [bustm\n", encoding="utf-8")
+    assert_bad_input(bench_cli("run", "--suite", str(suite), "--models", str(models_file)),
+                     "bad.yaml:", "malformed YAML")
+
+
+def test_unknown_key(tmp_path, models_file):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limt=3)
+    assert_bad_input(bench_cli("run", "--suite", str(suite), "--models", str(models_file)),
+                     "s.yaml:4", "unknown key 'limt'", "did you mean 'limit'")
+
+
+def test_unknown_model_name(tmp_path, models_file):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"])
+    assert_bad_input(bench_cli("run", "--suite", str(suite), "--models", str(models_file),
+                               "--model", "tinny"), "unknown model 'tinny'", "did you mean 'tiny'")
+
+
+def test_unknown_task_name(tmp_path, models_file):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustn"])
+    assert_bad_input(bench_cli("run", "--suite", str(suite), "--models", str(models_file)),
+                     "bustn", "did you mean 'bustm'")
+
+
+def test_missing_data_dir(tmp_path, models_file):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"])
+    proc = bench_cli("run", "--suite", str(suite), "--models", str(models_file),
+                     "--data-dir", str(tmp_path / "nowhere"))
+    assert_bad_input(proc, "nowhere", "does not exist")
+
+
+def test_corrupt_jsonl_line(tmp_path, models_file):
+    data = tmp_path / "data" / "fewclue" / "bustm"
+    data.mkdir(parents=True)
+    good = '{"id": 0, "sentence1": "你好", "sentence2": "您好", "label": "1"}'
+    (data / "dev_few_all.json").write_text(good + "\r\n" + '{"id": 1, "sentence1": "坏' + "\r\n",
+                                           encoding="utf-8")
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"])
+    proc = bench_cli("run", "--suite", str(suite), "--models", str(models_file),
+                     "--data-dir", str(tmp_path / "data"))
+    assert_bad_input(proc, "dev_few_all.json:2", "not valid JSON")
+
+
+def test_models_command_flags_missing_path(tmp_path, models_file):
+    ok = bench_cli("models", "--models", str(models_file))
+    assert ok.returncode == 0 and "tiny" in ok.stdout
+    bad = write_models(tmp_path / "bad.yaml", ghost=tmp_path / "no-such-model")
+    proc = bench_cli("models", "--models", str(bad))
+    assert proc.returncode == 2 and "path not found" in proc.stdout
+
+
+def test_leaderboard_without_runs_is_bad_input(tmp_path):
+    proc = bench_cli("leaderboard", "--suite", str(ROOT / "suites" / "demo.yaml"),
+                     "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "lb.html"))
+    assert_bad_input(proc, "no finished runs of suite 'demo'")
