@@ -69,7 +69,7 @@ def _score_gen(backend: Backend, spec: ModelSpec, task: Task, chunk: list[Sample
         answer = post(raw)
         target = sample.letters[sample.target]
         records.append({
-            "id": sample.id, "input": sample.input_text(), "target": target,
+            "id": sample.id, "input": backend.render(sample.gen_prompt, "gen"), "target": target,
             "prediction": raw, "answer": answer, "score": float(answer == target),
         })
     return records
@@ -83,8 +83,8 @@ def _score_ppl(backend: Backend, task: Task, chunk: list[Sample]) -> list[dict]:
         best = ces.index(min(ces))  # OpenCompass: first minimum wins ties
         target = sample.letters[sample.target]
         records.append({
-            "id": sample.id, "input": sample.input_text(), "target": target,
-            "prediction": sample.letters[best], "answer": sample.letters[best],
+            "id": sample.id, "input": backend.render(sample.ppl_prompts[sample.target], "ppl"),
+            "target": target, "prediction": sample.letters[best], "answer": sample.letters[best],
             "score": float(best == sample.target), "logprobs": cands,
         })
     return records
@@ -96,7 +96,7 @@ def evaluate_task(
 ) -> TaskResult:
     model_fp = backend.fingerprint
     decoding = decoding_of(spec, task)
-    backend_id = backend.info.get("backend_id", spec.backend)
+    backend_id = backend.info["backend_version"]
     keys = {
         s.id: cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id)
         for s in task.samples

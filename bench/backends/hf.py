@@ -1,0 +1,455 @@
+"""transformers backend: OpenCompass-exact ppl scores with shared prefixes, early-stopping greedy.
+
+Scoring reproduces HuggingFaceBaseModel.get_ppl (opencompass/models/huggingface_above_v4_33.py):
+cross-entropy summed over the predicted tokens whose label is not the pad id, divided by the number
+of non-pad tokens of the whole sequence (first token included, though it is never predicted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import transformers
+
+from bench.backends.base import dir_fingerprint, new_stats, oc_base_text, oc_chat_messages
+from bench.backends.prefix import Batch, plan_batches, plan_item
+from bench.config import ModelSpec
+from bench.errors import BenchError
+from bench.tasks.base import Prompt
+
+BACKEND_VERSION = "hf/1"
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"device '{name}' requested but CUDA is not available; use device: cpu")
+    return torch.device(name)
+
+
+def _dtype(name: str, device: torch.device, config) -> torch.dtype:
+    if name != "auto":
+        return _DTYPES[name]
+    if device.type == "cpu":
+        return torch.float32
+    cfg = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    cfg = _DTYPES.get(cfg, cfg) if isinstance(cfg, str) else cfg
+    return cfg if cfg in (torch.bfloat16, torch.float16) else torch.bfloat16
+
+
+def _read_template(value: str) -> str:
+    path = Path(value).expanduser()
+    return path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
+
+
+def _generation_config(src: str, config, kw: dict):
+    """What model.generation_config will be, without loading the weights."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(src, **kw)
+    except OSError:
+        return GenerationConfig.from_model_config(config)
+
+
+def _hub_commit(repo: str, revision: str | None) -> str | None:
+    """The commit a Hub id resolved to, read from the local cache the load just filled."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(repo, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - an unusual cache layout only loses the commit pin
+        return None
+    return Path(path).parent.name if isinstance(path, str) else None
+
+
+class HFBackend:
+    """A local dir or Hub id loaded with transformers (optionally a LoRA adapter, unmerged)."""
+
+    name = "hf"
+
+    def __init__(self, spec: ModelSpec):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.spec = spec
+        local = Path(spec.path).expanduser()
+        self.is_local = local.is_dir()
+        src = str(local) if self.is_local else spec.path
+        kw = {"trust_remote_code": spec.trust_remote_code}
+        if not self.is_local and spec.revision:
+            kw["revision"] = spec.revision
+        self.where = where = f"model '{spec.name}' ({spec.path})"
+        self._src, self._kw = src, kw
+        try:
+            config = AutoConfig.from_pretrained(src, **kw)
+            self.tokenizer = AutoTokenizer.from_pretrained(src, **kw)
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"{where}: cannot load: {exc}\n  next step: {self._hint()}") from None
+        self.config = config
+        self.gen_config = _generation_config(src, config, kw)
+        self.device = _device(spec.device)
+        self.dtype = _dtype(spec.dtype, self.device, config)
+        self._model = None  # weights load on first use: a fully cached run never loads them
+        self.commit = None if self.is_local else _hub_commit(spec.path, spec.revision)
+        if spec.chat_template:
+            self.tokenizer.chat_template = _read_template(spec.chat_template)
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        if spec.template == "chat" and not has_template:
+            raise BenchError(f"{where}: template: chat, but the tokenizer has no chat template; "
+                             "set chat_template or use template: base")
+        auto = "chat" if has_template else "base"
+        self.mode = spec.template if spec.template != "auto" else auto
+        self.pad_id = self._pad_id()
+        gen_eos = self.gen_config.eos_token_id
+        gen_eos = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+        tok_eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        self.eos_ids = set(gen_eos + tok_eos) if self.mode == "chat" else set(gen_eos or tok_eos)
+        # OpenCompass chat stop words: decoded generation eos ids plus the tokenizer's eos token
+        words = {self.tokenizer.decode([i]) for i in gen_eos} | {self.tokenizer.eos_token or ""}
+        self.stop_words = sorted(w for w in words if w) if self.mode == "chat" else []
+        self.share_prefix = self._can_share_prefix(config)
+        # greedy HF generate (what OpenCompass calls) still applies the model's repetition penalty
+        penalty = getattr(self.gen_config, "repetition_penalty", None)
+        self.repetition_penalty = float(penalty) if penalty not in (None, 1.0) else None
+        self.stats = new_stats()
+        self._fingerprint: str | None = None
+
+    def _hint(self) -> str:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+        if self.is_local:
+            return "check that the dir holds a transformers model"
+        if offline:
+            return ("not a local dir, and as a Hub id it is not in the local cache while "
+                    "HF_HUB_OFFLINE is set")
+        return "not a local dir; as a Hub id check the name, revision and network access"
+
+    @property
+    def model(self):
+        """The weights (and adapter), loaded on first use."""
+        if self._model is None:
+            from transformers import AutoModelForCausalLM
+
+            extra = {"device_map": str(self.device)} if self.device.type == "cuda" else {}
+            try:
+                model = AutoModelForCausalLM.from_pretrained(
+                    self._src, dtype=self.dtype, **self._kw, **extra)
+            except (OSError, ValueError) as exc:
+                raise BenchError(f"{self.where}: cannot load: {exc}\n  next step: {self._hint()}"
+                                 ) from None
+            if self.device.type != "cuda":
+                model = model.to(self.device)
+            if self.spec.adapter:
+                try:
+                    from peft import PeftModel
+                except ModuleNotFoundError:
+                    raise BenchError(f"{self.where}: adapter needs peft; pip install 'bench[hf]'"
+                                     ) from None
+                model = PeftModel.from_pretrained(model, self.spec.adapter, is_trainable=False)
+            self._model = model.eval()
+        return self._model
+
+    # ---- identity -------------------------------------------------------------------------------
+    def _pad_id(self) -> int:
+        """OpenCompass _load_tokenizer: tokenizer pad, else generation_config pad, else eos."""
+        tok = self.tokenizer
+        for cand in (tok.pad_token_id, self.gen_config.pad_token_id, tok.eos_token_id):
+            if cand is not None:
+                return int(cand[0] if isinstance(cand, list) else cand)
+        raise BenchError(f"model '{self.spec.name}': tokenizer has neither pad nor eos token")
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over weights/tokenizer/template files (or Hub id@commit), mode and adapter."""
+        if self._fingerprint is None:
+            spec = self.spec
+            parts = {
+                "model": (dir_fingerprint(spec.path) if self.is_local
+                          else f"hub:{spec.path}@{self.commit or spec.revision or 'unresolved'}"),
+                "template": self.mode,
+                "chat_template": self.tokenizer.chat_template if self.mode == "chat" else None,
+            }
+            if spec.adapter:
+                adapter = Path(spec.adapter).expanduser()
+                parts["adapter"] = (dir_fingerprint(adapter) if adapter.is_dir()
+                                    else f"hub:{spec.adapter}")
+            raw = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+            self._fingerprint = hashlib.sha256(raw.encode()).hexdigest()
+        return self._fingerprint
+
+    def _params(self) -> tuple[int | None, int]:
+        """(base params, adapter params): counted on the loaded model, else read from the
+        safetensors headers so that a fully cached run still reports size without loading."""
+        if self._model is None:
+            files = sorted(Path(self._src).glob("*.safetensors")) if self.is_local else []
+            if not files or self.spec.adapter:
+                return None, 0
+            from safetensors import safe_open
+
+            total = 0
+            for f in files:
+                with safe_open(f, "pt") as fh:
+                    total += sum(math.prod(fh.get_slice(k).get_shape()) for k in fh.keys())
+            return total, 0
+        base = self._model.get_base_model() if self.spec.adapter else self._model
+        named = list(base.named_parameters())
+        return (sum(p.numel() for n, p in named if "lora_" not in n),
+                sum(p.numel() for n, p in named if "lora_" in n))
+
+    @property
+    def info(self) -> dict:
+        params, adapter_params = self._params()
+        return {
+            "backend": self.name,
+            "backend_version": f"{BACKEND_VERSION} transformers/{transformers.__version__} "
+                               f"torch/{torch.__version__}",
+            "params": params,
+            "adapter_params": adapter_params,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "template": self.mode,
+            "adapter": self.spec.adapter,
+            "share_prefix": self.share_prefix,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
+    # ---- text -> tokens -------------------------------------------------------------------------
+    def _encode(self, prompts: list[Prompt | str], mode: str) -> list[list[int]]:
+        """Token ids as OpenCompass builds them (BOS as the tokenizer adds it for base, none
+        added for chat: the template carries its own)."""
+        if self.mode == "base":
+            texts = [oc_base_text(p) for p in prompts]
+            return self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+        texts = [self.tokenizer.apply_chat_template(oc_chat_messages(p, mode), tokenize=False,
+                                                    add_generation_prompt=mode == "gen")
+                 for p in prompts]
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def render(self, prompt: Prompt | str, mode: str) -> str:
+        """The exact text fed to the model for a prompt (for records and debugging)."""
+        if self.mode == "base":
+            return oc_base_text(prompt)
+        return self.tokenizer.apply_chat_template(oc_chat_messages(prompt, mode), tokenize=False,
+                                                  add_generation_prompt=mode == "gen")
+
+    def _can_share_prefix(self, config) -> bool:
+        """Prefix sharing needs plain full-attention KV layers (no sliding window, recurrence)."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache(config=config)
+        return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+    # ---- scoring --------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def score_candidates(self, items: list[list[Prompt | str]]) -> list[list[dict]]:
+        """OpenCompass get_ppl per candidate; shared prefixes are computed once per item.
+
+        Extra keys beside ce/logprob/n_tokens: n_counted (ce's denominator) and first_token,
+        which bench.backends.base.oc_batched_ce needs.
+        """
+        flat = [p for item in items for p in item]
+        ids = self._encode(flat, "ppl") if flat else []
+        plans, k = [], 0
+        for i, item in enumerate(items):
+            if any(not c for c in ids[k:k + len(item)]):
+                raise BenchError(f"model '{self.spec.name}': item {i} has a candidate that "
+                                 "tokenizes to nothing; every candidate needs text")
+            plans.append(plan_item(i, ids[k:k + len(item)], share=self.share_prefix))
+            k += len(item)
+        nll: dict[tuple[int, int], float] = {}
+        for batch in plan_batches([p for p in plans if p.cands], self.spec.batch_tokens):
+            self._score_batch(batch, nll)
+        results = []
+        for plan in plans:
+            row = []
+            for c, cand in enumerate(plan.cands):
+                total = nll[(plan.index, c)]
+                counted = sum(1 for t in cand if t != self.pad_id)
+                row.append({"ce": total / counted, "logprob": -total, "n_tokens": len(cand),
+                            "n_counted": counted, "first_token": cand[0]})
+                self.stats["tokens_naive"] += len(cand)
+                self.stats["sequences"] += 1
+            results.append(row)
+        return results
+
+    @torch.inference_mode()
+    def oc_pad_nll(self, pairs: list[tuple[int, int]]) -> list[float]:
+        """CE of `token` predicted from the last of `k` left pads (0.0 for k == 0).
+
+        OpenCompass scores a ppl batch left-padded without position ids, so a padded row also
+        counts its first real token, predicted from a fully masked pad position; see
+        bench.backends.base.oc_batched_ce.
+        """
+        width = max((k for k, _ in pairs), default=0)
+        if width == 0:
+            return [0.0 for _ in pairs]
+        ids = torch.full((1, width), self.pad_id, dtype=torch.long)
+        out = self._forward(ids, torch.zeros_like(ids), 0)
+        logp = torch.log_softmax(out.logits[0].float(), dim=-1)
+        return [0.0 if k == 0 else -logp[k - 1, tok].item() for k, tok in pairs]
+
+    def _gather_nll(self, logits: torch.Tensor, picks: list[tuple[int, int, int]]) -> list[float]:
+        """Cross-entropy (float32) at (row, position, label) picks; a pad-id label counts zero,
+        as OpenCompass's ignore_index."""
+        if not picks:
+            return []
+        rows, pos, labels = (torch.tensor(x, device=logits.device) for x in zip(*picks))
+        picked = logits[rows, pos].float()
+        nll = torch.logsumexp(picked, dim=-1) - picked.gather(-1, labels[:, None])[:, 0]
+        return torch.where(labels == self.pad_id, torch.zeros_like(nll), nll).tolist()
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, real: int, **kw):
+        self.stats["forward_calls"] += 1
+        self.stats["tokens_pushed"] += real
+        self.stats["tokens_padded"] += ids.numel()
+        return self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
+
+    def _score_batch(self, batch: Batch, nll: dict[tuple[int, int], float]) -> None:
+        """Run the batch's trunks once (right-padded), then every branch on a copy of their KV."""
+        from transformers import DynamicCache
+
+        plans, width = batch.items, batch.trunk_len
+        for plan in plans:
+            for c in range(len(plan.cands)):
+                nll[(plan.index, c)] = 0.0
+        cache = None
+        trunk_mask = torch.zeros(len(plans), width, dtype=torch.long)
+        if width > 0:
+            ids = torch.full((len(plans), width), self.pad_id, dtype=torch.long)
+            picks, owners = [], []  # owners: the candidates a pick's loss belongs to
+            for r, plan in enumerate(plans):  # plan_batches keeps trunk-less items apart
+                ids[r, : plan.trunk] = torch.tensor(plan.cands[0][: plan.trunk])
+                trunk_mask[r, : plan.trunk] = 1
+                every = [(plan.index, c) for c in range(len(plan.cands))]
+                for t in range(1, plan.trunk):  # shared by every candidate
+                    picks.append((r, t - 1, plan.cands[0][t]))
+                    owners.append(every)
+                for c, cand in enumerate(plan.cands):  # first token after the trunk
+                    picks.append((r, plan.trunk - 1, cand[plan.trunk]))
+                    owners.append([(plan.index, c)])
+            out = self._forward(ids, trunk_mask, sum(p.trunk for p in plans), use_cache=True)
+            cache = out.past_key_values
+            for value, keys in zip(self._gather_nll(out.logits, picks), owners):
+                for key in keys:
+                    nll[key] += value
+            del out
+        for chunk in batch.branch_chunks:
+            n = [plans[pos].branch_lens[c] for pos, c in chunk]
+            w = max(n)
+            ids = torch.full((len(chunk), w), self.pad_id, dtype=torch.long)
+            mask = torch.zeros(len(chunk), w, dtype=torch.long)
+            picks, owners = [], []
+            for r, (pos, c) in enumerate(chunk):
+                plan = plans[pos]
+                cand = plan.cands[c]
+                ids[r, : n[r]] = torch.tensor(cand[plan.trunk: plan.trunk + n[r]])
+                mask[r, : n[r]] = 1
+                for t in range(n[r]):
+                    picks.append((r, t, cand[plan.trunk + 1 + t]))
+                    owners.append((plan.index, c))
+            kw = {}
+            if cache is not None:
+                rows = torch.tensor([pos for pos, _ in chunk])
+                sel = rows.to(self.device)
+                kw["past_key_values"] = DynamicCache(
+                    ddp_cache_data=[(layer.keys[sel], layer.values[sel]) for layer in cache.layers])
+                starts = torch.tensor([plans[pos].trunk for pos, _ in chunk])
+                kw["position_ids"] = (starts[:, None] + torch.arange(w)[None]).to(self.device)
+                mask = torch.cat([trunk_mask[rows], mask], dim=1)
+            out = self._forward(ids, mask, sum(n), use_cache=False, **kw)
+            for value, key in zip(self._gather_nll(out.logits, picks), owners):
+                nll[key] += value
+            del out
+
+    # ---- generation -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, prompts: list[Prompt], max_new_tokens: int,
+                 stop: Callable[[str], bool] | None = None) -> list[str]:
+        """Batched greedy decoding with KV cache; a row leaves the batch once it is finished."""
+        ids = self._encode(prompts, "gen") if prompts else []
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+        outputs: list[str] = [""] * len(ids)
+        budget = self.spec.batch_tokens
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end - start + 1) * (
+                    len(ids[order[start]]) + max_new_tokens) <= budget:
+                end += 1
+            rows = order[start:end]
+            for r, text in zip(rows, self._generate_batch([ids[r] for r in rows],
+                                                          max_new_tokens, stop)):
+                outputs[r] = text
+            start = end
+        return outputs
+
+    def _finish(self, tokens: list[int], stop: Callable[[str], bool] | None,
+                limit: int) -> tuple[str, bool]:
+        """Decoded text so far (cut at stop words) and whether this sequence is done."""
+        text = self.tokenizer.decode(tokens, skip_special_tokens=self.mode == "base")
+        cut = False
+        for word in self.stop_words:
+            if word in text:
+                text, cut = text.split(word)[0], True
+        return text, cut or len(tokens) >= limit or bool(stop and stop(text))
+
+    def _generate_batch(self, prompts: list[list[int]], max_new_tokens: int,
+                        stop: Callable[[str], bool] | None) -> list[str]:
+        n, width = len(prompts), max(len(p) for p in prompts)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros(n, width, dtype=torch.long)
+        for r, p in enumerate(prompts):  # left padding, as OpenCompass
+            ids[r, width - len(p):] = torch.tensor(p)
+            mask[r, width - len(p):] = 1
+        mask, seq = mask.to(self.device), ids.to(self.device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self._forward(seq, mask, sum(len(p) for p in prompts), position_ids=pos,
+                            use_cache=True, logits_to_keep=1)
+        cache, last_pos = out.past_key_values, pos[:, -1]
+        nxt = self._pick(seq, out.logits[:, -1])
+        self.stats["sequences"] += n
+        self.stats["tokens_naive"] += sum(len(p) + max_new_tokens - 1 for p in prompts)
+        active = list(range(n))
+        gen: list[list[int]] = [[] for _ in range(n)]
+        texts = [""] * n
+        while True:
+            keep = []
+            for j, r in enumerate(active):
+                tok = int(nxt[j])
+                if tok in self.eos_ids:
+                    continue
+                gen[r].append(tok)
+                texts[r], done = self._finish(gen[r], stop, max_new_tokens)
+                if not done:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                sel = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(sel)
+                mask, last_pos, nxt, seq = mask[sel], last_pos[sel], nxt[sel.cpu()], seq[sel]
+                active = [active[j] for j in keep]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            seq = torch.cat([seq, nxt[:, None].to(self.device)], dim=1)
+            last_pos = last_pos + 1
+            out = self._forward(nxt[:, None], mask, len(active), past_key_values=cache,
+                                position_ids=last_pos[:, None], use_cache=True)
+            nxt = self._pick(seq, out.logits[:, -1])
+        return texts
+
+    def _pick(self, seq: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Greedy next tokens (float32 logits, repetition penalty over the padded rows as HF)."""
+        scores = logits.float()
+        if self.repetition_penalty:
+            from transformers import RepetitionPenaltyLogitsProcessor
+
+            scores = RepetitionPenaltyLogitsProcessor(self.repetition_penalty)(seq, scores)
+        return scores.argmax(-1).cpu()
