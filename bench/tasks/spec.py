@@ -1,0 +1,272 @@
+"""TaskSpec: one FewCLUE/CLUE task declared as data, and `build_task` turning it into a Task.
+
+A spec holds what OpenCompass spreads over a config file and a dataset loader: the data files per
+split, the gold label values, the gen template, one ppl template per label (in OpenCompass's key
+order), and `prepare_*` functions that build the same field dict the OpenCompass loader builds for
+each record (e.g. chid `#idiom#` → `______`, csl keywords joined with `，`).
+
+Prompts are filled the way OpenCompass 0.5.4 fills them (`utils/prompt.py: safe_format`): for each
+field in the loader's column order, replace every `{name}` with `str(value)`; unknown `{x}` stays.
+In gen mode the output column is blanked first (`PromptTemplate.generate_item`).
+
+Candidate order: gen mode lists labels in `spec.labels` order (letter i = `letters[i]`); ppl mode
+follows the OpenCompass template dict's key order, so that ties (first minimum wins) break the same
+way. `Sample.letters[i]` is always the answer letter of candidate i.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+from bench.errors import BenchError, suggest
+from bench.tasks.base import Message, Mode, Prompt, Role, Sample, Task
+from bench.tasks.loaders import file_sha256, read_json
+
+Turn = tuple[Role, str]
+# a str template is a bare string prompt in OpenCompass (no roles); a tuple is a PromptList "round"
+Template = Union[str, tuple[Turn, ...]]
+Fields = dict[str, object]
+
+
+def letters_az(n: int) -> tuple[str, ...]:
+    return tuple(chr(ord("A") + i) for i in range(n))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task, declared. Functions take a raw record (a dict as read from the file)."""
+
+    name: str
+    files: Mapping[str, tuple[str, ...]]  # split → data files, relative to the data dir
+    labels: tuple[str, ...]  # gold values (as str), in gen option order
+    gen_template: Template
+    ppl_templates: Mapping[str, Template]  # label → full sequence; OpenCompass's key order
+    gold: Callable[[dict], object]  # raw record → gold value (compared as str with labels)
+    prepare_gen: Callable[[dict], Fields]  # the OpenCompass gen loader's row, output column ""
+    prepare_ppl: Callable[[dict], Fields]  # the OpenCompass ppl loader's row
+    letters: tuple[str, ...] = ()  # answer letters; default A, B, C, ...
+    postprocess: str = "first_capital"
+    metric: str = "accuracy"
+    version: str = "1"
+    reader: Literal["jsonl", "c3"] = "jsonl"
+    skip: Callable[[dict], bool] | None = None  # records the OpenCompass loader drops
+    source: str = ""  # the OpenCompass configs reproduced, or "bench-defined"
+
+    def __post_init__(self) -> None:
+        if not self.letters:
+            object.__setattr__(self, "letters", letters_az(len(self.labels)))
+        assert len(self.letters) == len(self.labels), self.name
+        assert set(self.ppl_templates) == set(self.labels), self.name
+
+    def candidates(self, mode: Mode) -> tuple[str, ...]:
+        """Label values in candidate order for one mode."""
+        return self.labels if mode == "gen" else tuple(self.ppl_templates)
+
+    def letter(self, label: str) -> str:
+        return self.letters[self.labels.index(label)]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over templates, labels, letters, post-processor, metric and loader version."""
+        payload = {
+            "name": self.name, "labels": self.labels, "letters": self.letters,
+            "gen": self.gen_template, "ppl": [[k, v] for k, v in self.ppl_templates.items()],
+            "postprocess": self.postprocess, "metric": self.metric, "version": self.version,
+            "reader": self.reader,
+        }
+        raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+# ---- filling templates exactly like OpenCompass ---------------------------------------------
+
+
+def fill(text: str, fields: Mapping[str, object]) -> str:
+    """OpenCompass `safe_format`: sequential `{k}` → str(v) replacement in field order."""
+    for key, value in fields.items():
+        text = text.replace(f"{{{key}}}", str(value))
+    return text
+
+
+def render_oc(template: Template, fields: Mapping[str, object]) -> str | list[dict]:
+    """What OpenCompass hands the model: a str, or the PromptList as [{role, prompt}]."""
+    if isinstance(template, str):
+        return fill(template, fields)
+    return [{"role": role, "prompt": fill(text, fields)} for role, text in template]
+
+
+def to_prompt(rendered: str | list[dict]) -> Prompt:
+    """bench's Prompt for an OpenCompass rendering: a bare str becomes one HUMAN message."""
+    if isinstance(rendered, str):
+        return (Message("HUMAN", rendered),)
+    return tuple(Message(m["role"], m["prompt"]) for m in rendered)
+
+
+def oc_form(template: Template, prompt: Prompt) -> str | list[dict]:
+    """Inverse of `to_prompt` given the template it came from (for parity checks)."""
+    if isinstance(template, str):
+        assert len(prompt) == 1
+        return prompt[0].prompt
+    return [{"role": m.role, "prompt": m.prompt} for m in prompt]
+
+
+def oc_base_text(prompt: Prompt | str) -> str:
+    """The string an OpenCompass model without a meta template gets (LMTemplateParser):
+    the non-empty messages joined with '\\n' (not plain concatenation)."""
+    if isinstance(prompt, str):
+        return prompt
+    text, sep = "", ""
+    for message in prompt:
+        if message.prompt:
+            text += sep + message.prompt
+        sep = "\n"
+    return text
+
+
+# ---- reading records --------------------------------------------------------------------------
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) per non-blank line. Splits on '\\n' only (U+2028 stays inside
+    strings), drops a trailing '\\r' (CRLF files), tolerates a missing final newline."""
+    if not path.is_file():
+        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchError(
+                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "fix or remove that line"
+            ) from None
+        if not isinstance(record, dict):
+            raise BenchError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        yield lineno, record
+
+
+def iter_c3(path: Path) -> Iterator[tuple[str, str, dict]]:
+    """C3 files are one JSON array of [paragraphs, questions, doc id]: one record per question."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise BenchError(f"{path}: expected a JSON array of C3 documents")
+    for d, doc in enumerate(data):
+        if not (isinstance(doc, list) and len(doc) >= 2 and isinstance(doc[1], list)):
+            raise BenchError(f"{path}: document {d}: expected [paragraphs, questions, id]")
+        for q, question in enumerate(doc[1]):
+            if not isinstance(question, dict):
+                raise BenchError(f"{path}: document {d} question {q}: expected an object")
+            record = {"context": doc[0], **question, "doc_id": doc[2] if len(doc) > 2 else None}
+            yield f"{path.stem}#{d}.{q}", f"{path}: document {d} question {q}", record
+
+
+def iter_records(spec: TaskSpec, paths: list[Path]) -> Iterator[tuple[str, str, dict]]:
+    """(sample id, location for errors, raw record) over a split's files, in file order."""
+    for path in paths:
+        if spec.reader == "c3":
+            yield from iter_c3(path)
+            continue
+        prefix = f"{path.stem}:" if len(paths) > 1 else ""
+        for lineno, record in iter_jsonl(path):
+            yield f"{prefix}L{lineno}", f"{path}:{lineno}", record
+
+
+# ---- building a Task --------------------------------------------------------------------------
+
+
+def data_digest(paths: list[Path]) -> str:
+    if len(paths) == 1:
+        return file_sha256(paths[0])
+    joined = "\n".join(f"{p.name} {file_sha256(p)}" for p in paths)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def split_paths(spec: TaskSpec, data_dir: Path, split: str) -> list[Path]:
+    if split not in spec.files:
+        raise BenchError(f"task '{spec.name}' has no split '{split}'{suggest(split, spec.files)}")
+    paths = [Path(data_dir) / rel for rel in spec.files[split]]
+    for path in paths:
+        if not path.is_file():
+            hint = ("fetch the FewCLUE files with `python -m bench.tasks.download` and point "
+                    "--data-dir / BENCH_DATA_DIR at the folder it prints"
+                    if "fewclue" in path.parts else
+                    "put the CLUE file there (see the data README) or drop the task from the suite")
+            raise BenchError(f"task '{spec.name}' ({split}): data file '{path}' not found; {hint}")
+    return paths
+
+
+def _gold_label(spec: TaskSpec, record: dict, where: str) -> str:
+    try:
+        label = str(spec.gold(record))
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        raise BenchError(
+            f"{where}: task '{spec.name}': no usable gold label ({type(exc).__name__}: {exc}); "
+            f"allowed labels: {', '.join(spec.labels)}"
+        ) from None
+    if label not in spec.labels:
+        raise BenchError(
+            f"{where}: task '{spec.name}': gold label '{label}' is not one of the allowed labels: "
+            f"{', '.join(spec.labels)}"
+        )
+    return label
+
+
+def _render(spec: TaskSpec, mode: Mode, record: dict, where: str) -> tuple[Prompt, tuple[Prompt, ...]]:
+    try:
+        if mode == "gen":
+            fields = spec.prepare_gen(record)
+            return to_prompt(render_oc(spec.gen_template, fields)), ()
+        fields = spec.prepare_ppl(record)
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        raise BenchError(
+            f"{where}: task '{spec.name}': record lacks what the prompt needs "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    cands = tuple(to_prompt(render_oc(spec.ppl_templates[lb], fields)) for lb in spec.candidates("ppl"))
+    first = cands[0]
+    shown = first[:-1] if len(first) > 1 and first[-1].role == "BOT" else first
+    return shown, cands
+
+
+def build_task(spec: TaskSpec, data_dir: Path, split: str, mode: Mode, limit: int | None = None) -> Task:
+    """Load one split of a task in one mode. Sample ids are "L<line>" (C3: "<file>#<doc>.<q>").
+
+    In ppl mode `gen_prompt` is only for display: the first candidate without its answer turn.
+    """
+    if mode not in ("gen", "ppl"):
+        raise BenchError(f"unknown mode '{mode}'{suggest(str(mode), ['gen', 'ppl'])}")
+    paths = split_paths(spec, data_dir, split)
+    order = spec.candidates(mode)
+    letters = tuple(spec.letter(lb) for lb in order)
+    samples: list[Sample] = []
+    for sid, where, record in iter_records(spec, paths):
+        if limit is not None and len(samples) >= limit:
+            break
+        if spec.skip is not None and spec.skip(record):
+            continue
+        label = _gold_label(spec, record, where)
+        gen_prompt, ppl_prompts = _render(spec, mode, record, where)
+        samples.append(Sample(
+            id=sid, doc=record, target=order.index(label), gen_prompt=gen_prompt,
+            ppl_prompts=ppl_prompts, letters=letters,
+        ))
+    return Task(
+        name=spec.name, split=split, mode=mode, samples=samples,
+        spec_fingerprint=spec.fingerprint, data_sha256=data_digest(paths), metric=spec.metric,
+        meta={
+            "postprocess": spec.postprocess,
+            "labels": list(order), "letters": list(letters), "files": list(spec.files[split]),
+            "version": spec.version, "source": spec.source,
+        },
+    )
