@@ -15,7 +15,7 @@ from bench.errors import BenchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Score, compare and report language models on FewCLUE/CLUE.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages are grepped: never wrap them
 out = Console()
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"

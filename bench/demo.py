@@ -24,7 +24,7 @@ CANDIDATES = {
 
 def demo_corpus() -> list[str]:
     """Text for the tiny tokenizers: every string of the bundled demo data."""
-    from bench.tasks.loaders import DEMO_DATA_DIR, read_jsonl
+    from bench.tasks.loaders import DEMO_DATA_DIR, iter_jsonl
 
     texts: list[str] = []
 
@@ -39,7 +39,7 @@ def demo_corpus() -> list[str]:
                 walk(v)
 
     for path in sorted(DEMO_DATA_DIR.rglob("*.json")):
-        for record in read_jsonl(path):
+        for _, record in iter_jsonl(path):
             walk(record)
     return texts
 

@@ -16,7 +16,8 @@ from bench.errors import BenchError
 from bench.tasks import CLUE_TASKS, FEWCLUE_TASKS, TASKS, get_spec, load_task, postprocess
 from bench.tasks import download
 from bench.tasks.loaders import DEMO_DATA_DIR, file_sha256
-from bench.tasks.spec import oc_base_text, oc_form
+from bench.backends.base import oc_base_text
+from bench.tasks.spec import oc_form
 
 DATA = Path(os.environ.get("BENCH_TEST_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data")
 FIXTURES = Path(__file__).parent / "fixtures" / "oc_prompts"

@@ -57,10 +57,11 @@ def decoding_of(spec: ModelSpec, task: Task) -> dict:
 
 
 def _score_gen(backend: Backend, spec: ModelSpec, task: Task, chunk: list[Sample]) -> list[dict]:
-    post = postprocess.get(task.meta.get("postprocess", "first_capital"))
+    name = task.meta.get("postprocess", "first_capital")
+    post = postprocess.get(name)
     stop: Callable[[str], bool] | None = None
     if spec.generation.early_stop:
-        stop = lambda text: post(text) != ""  # noqa: E731 - the answer is fixed once it appears
+        stop = lambda text: postprocess.decided(name, text)  # noqa: E731 - answer is fixed
     outputs = backend.generate(
         [s.gen_prompt for s in chunk], spec.generation.max_new_tokens, stop
     )

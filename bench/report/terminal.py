@@ -49,7 +49,7 @@ def print_models(console: Console, models: ModelsFile) -> bool:
     table = Table(title="models")
     for col in ("name", "backend", "path", "revision", "template", "adapter", "status"):
         table.add_column(col)
-    ok = True
+    failures = []
     for m in models.models:
         problems = []
         local = m.path.startswith((".", "/", "~")) or Path(m.path).exists()
@@ -57,9 +57,12 @@ def print_models(console: Console, models: ModelsFile) -> bool:
             problems.append("path not found")
         if m.adapter and not Path(m.adapter).expanduser().exists():
             problems.append("adapter not found")
-        ok &= not problems
+        failures += [f"model '{m.name}': {p} ({m.adapter if 'adapter' in p else m.path})"
+                     for p in problems]
         status = ", ".join(problems) or ("local" if local else "Hub id")
         table.add_row(m.name, m.backend, m.path, m.revision or "", m.template, m.adapter or "",
                       f"[red]{status}[/]" if problems else f"[green]{status}[/]")
     console.print(table)
-    return ok
+    for line in failures:
+        console.print(line, soft_wrap=True, markup=False)
+    return not failures

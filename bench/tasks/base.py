@@ -48,9 +48,6 @@ class Sample:
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def input_text(self) -> str:
-        return "".join(m.prompt for m in self.gen_prompt)
-
 
 @dataclass
 class Task:
@@ -77,5 +74,5 @@ class Task:
     @property
     def signature(self) -> str:
         if self.mode == "gen":
-            return "acc|mode:gen-oc|post:first_capital"
+            return f"acc|mode:gen-oc|post:{self.meta.get('postprocess', 'first_capital')}"
         return "acc|mode:ppl-oc|norm:oc-mean-ce"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -33,13 +34,15 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """One record per '\\n'-terminated line; a broken line is an error naming file and line."""
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) per non-blank line. Splits on '\\n' only (U+2028 stays inside
+    strings), drops a trailing '\\r' (CRLF files), tolerates a missing final newline."""
     if not path.is_file():
         raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
-    records = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        text = fh.read()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
     for lineno, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
@@ -49,12 +52,11 @@ def read_jsonl(path: Path) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise BenchError(
                 f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                f"fix or remove that line"
+                "fix or remove that line"
             ) from None
         if not isinstance(record, dict):
             raise BenchError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        records.append(record)
-    return records
+        yield lineno, record
 
 
 def read_json(path: Path):

@@ -25,7 +25,7 @@ from typing import Literal, Union
 
 from bench.errors import BenchError, suggest
 from bench.tasks.base import Message, Mode, Prompt, Role, Sample, Task
-from bench.tasks.loaders import file_sha256, read_json
+from bench.tasks.loaders import file_sha256, iter_jsonl, read_json
 
 Turn = tuple[Role, str]
 # a str template is a bare string prompt in OpenCompass (no roles); a tuple is a PromptList "round"
@@ -115,45 +115,7 @@ def oc_form(template: Template, prompt: Prompt) -> str | list[dict]:
     return [{"role": m.role, "prompt": m.prompt} for m in prompt]
 
 
-def oc_base_text(prompt: Prompt | str) -> str:
-    """The string an OpenCompass model without a meta template gets (LMTemplateParser):
-    the non-empty messages joined with '\\n' (not plain concatenation)."""
-    if isinstance(prompt, str):
-        return prompt
-    text, sep = "", ""
-    for message in prompt:
-        if message.prompt:
-            text += sep + message.prompt
-        sep = "\n"
-    return text
-
-
 # ---- reading records --------------------------------------------------------------------------
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record) per non-blank line. Splits on '\\n' only (U+2028 stays inside
-    strings), drops a trailing '\\r' (CRLF files), tolerates a missing final newline."""
-    if not path.is_file():
-        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchError(
-                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "fix or remove that line"
-            ) from None
-        if not isinstance(record, dict):
-            raise BenchError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        yield lineno, record
 
 
 def iter_c3(path: Path) -> Iterator[tuple[str, str, dict]]:
