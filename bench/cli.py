@@ -38,7 +38,8 @@ def run(
     suite: SuiteOpt,
     models: ModelsOpt = Path("models.yaml"),
     model: Annotated[Optional[list[str]], typer.Option("--model", help="only these models (repeatable)")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="FewCLUE/CLUE data root (env BENCH_DATA_DIR)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        help="FewCLUE/CLUE data root (env BENCH_DATA_DIR); 'github' fetches FewCLUE, checksummed")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
     results: ResultsOpt = None,
 ) -> None:
@@ -76,6 +77,17 @@ def list_models(models: ModelsOpt = Path("models.yaml")) -> None:
     spec = load_models(models)
     if not print_models(out, spec):
         raise BenchError(f"{models}: some models cannot be found (see the table above)")
+
+
+@app.command("fetch-data")
+def fetch_data(
+    tasks: Annotated[Optional[list[str]], typer.Argument(help="FewCLUE tasks (default: all nine)")] = None,
+) -> None:
+    """Download FewCLUE dev/test files at a pinned commit, checksummed, into the cache; print the
+    dir. (`--data-dir github` in `bench run` does the same on the fly.)"""
+    from bench.tasks.download import ensure
+
+    out.print(str(ensure(tasks or None)))
 
 
 @app.command()

@@ -78,6 +78,9 @@ class HFBackend:
 
     def __init__(self, spec: ModelSpec):
         from transformers import AutoConfig, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # bench draws its own progress
 
         self.spec = spec
         local = Path(spec.path).expanduser()

@@ -3,6 +3,7 @@ data dir, every task file) before any model is loaded, so a typo costs seconds, 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +14,10 @@ from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.store import Store
 from bench.tasks import load_task
 from bench.tasks.base import Task
-from bench.tasks.loaders import resolve_data_dir
+from bench.tasks import download
+from bench.tasks.loaders import DATA_ENV, resolve_data_dir
+
+GITHUB = "github"  # data dir value meaning "fetch FewCLUE from its GitHub repo at a pinned commit"
 
 
 class RichReporter(Reporter):
@@ -41,9 +45,14 @@ class RichReporter(Reporter):
 
 def load_tasks(suite_path: Path, data_dir: Path | None, limit: int | None):
     suite = load_suite(suite_path)
-    root = resolve_data_dir(data_dir, suite.data_dir)
+    entries = suite.resolved_tasks()
+    chosen = str(data_dir or os.environ.get(DATA_ENV) or suite.data_dir or "")
+    if chosen == GITHUB:  # the pinned FewCLUE files, checksummed, into the user's cache
+        root = download.ensure([e.name for e in entries], sorted({e.split for e in entries}))
+    else:
+        root = resolve_data_dir(data_dir, suite.data_dir)
     tasks: list[Task] = []
-    for entry in suite.resolved_tasks():
+    for entry in entries:
         tasks.append(load_task(entry.name, entry.split, entry.mode, root, limit=limit or entry.limit))
     return suite, root, tasks
 

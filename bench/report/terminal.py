@@ -18,28 +18,28 @@ def pct(metric: dict | None) -> str:
 
 
 def print_runs(console: Console, runs) -> None:
+    """One row per task, one column per model: fits a terminal whatever the suite's size."""
     if not runs:
         return
-    keys = [t.task for t in runs[0].tasks]
-    table = Table(title="accuracy % [95% bootstrap CI]", title_justify="left")
-    table.add_column("model", style="bold")
-    for key in keys:
-        table.add_column(key, justify="right")
-    table.add_column("average", justify="right", style="bold")
-    table.add_column("computed/cached", justify="right")
-    table.add_column("wall s", justify="right")
-    table.add_column("tok/s", justify="right")
+    keys = list(dict.fromkeys(t.task for run in runs for t in run.tasks))
+    table = Table(title="accuracy % [95% bootstrap CI] n", title_justify="left")
+    table.add_column("task", style="bold")
     for run in runs:
-        by_key = {t.task: t for t in run.tasks}
-        wall = sum(t.timings["wall_s"] for t in run.tasks)
-        pushed = sum(t.timings["tokens_pushed"] for t in run.tasks)
-        computed = sum(t.timings["computed"] for t in run.tasks)
-        cached = sum(t.timings["cached"] for t in run.tasks)
-        table.add_row(
-            run.model, *(pct(by_key[k].metrics["accuracy"]) if k in by_key else "—" for k in keys),
-            pct(run.average), f"{computed}/{cached}", f"{wall:.1f}",
-            f"{pushed / wall:.0f}" if wall > 0 and pushed else "—",
-        )
+        table.add_column(run.model, justify="right")
+    by_model = [{t.task: t for t in run.tasks} for run in runs]
+    for key in keys:
+        table.add_row(key, *(pct(m[key].metrics["accuracy"]) if key in m else "—" for m in by_model))
+    table.add_section()
+    table.add_row("average", *(pct(run.average) for run in runs), style="bold")
+
+    def total(run, name):
+        return sum(t.timings[name] for t in run.tasks)
+
+    table.add_row("computed / cached", *(f"{total(r, 'computed')} / {total(r, 'cached')}" for r in runs))
+    table.add_row("wall s", *(f"{total(r, 'wall_s'):.1f}" for r in runs))
+    table.add_row("tokens/s", *(
+        f"{total(r, 'tokens_pushed') / total(r, 'wall_s'):.0f}" if total(r, "wall_s") > 0 else "—"
+        for r in runs))
     console.print(table)
     console.print(f"model calls this run: {sum(r.model_calls for r in runs)}")
 
