@@ -65,10 +65,13 @@ class ModelsFile(Strict):
 
 
 class TaskEntry(Strict):
-    name: str
+    name: str = Field(description="bench task, lm-eval task name, or OpenCompass dataset config")
+    engine: Literal["bench", "lm-eval", "opencompass"] = "bench"
     mode: Literal["gen", "ppl"] | None = None
     split: Literal["dev", "test"] | None = None
     limit: int | None = Field(None, ge=1)
+    include_path: str | None = Field(None, description="lm-eval: folder of local task YAMLs")
+    num_fewshot: int | None = Field(None, ge=0, description="lm-eval: few-shot examples")
 
 
 class SuiteSpec(Strict):
@@ -90,22 +93,20 @@ class SuiteSpec(Strict):
     def resolved_tasks(self) -> list[TaskEntry]:
         """Every entry with the suite's defaults filled in; a task appears once per split."""
         entries = [
-            TaskEntry(
-                name=t.name,
-                mode=t.mode or self.mode,
-                split=t.split or self.split,
-                limit=t.limit or self.limit,
-            )
+            t.model_copy(update={
+                "mode": t.mode or self.mode, "split": t.split or self.split,
+                "limit": t.limit or self.limit,
+            })
             for t in self.tasks
         ]
         seen = set()
         for e in entries:
-            if (e.name, e.split) in seen:
+            if (e.engine, e.name, e.split) in seen:
                 raise BenchError(
                     f"suite '{self.name}': task '{e.name}' ({e.split}) appears twice; "
                     "put gen and ppl runs of one task in two suites"
                 )
-            seen.add((e.name, e.split))
+            seen.add((e.engine, e.name, e.split))
         return entries
 
 

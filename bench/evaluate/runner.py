@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bench.backends.base import Backend
 from bench.config import ModelSpec, SuiteSpec
+from bench.engines import EngineTask
 from bench.evaluate.manifest import cache_key, environment
 from bench.metrics.stats import accuracy, suite_average
 from bench.store import SCHEMA_VERSION, Store
@@ -137,8 +138,51 @@ def evaluate_task(
     return TaskResult(task.key, metrics, timings | {"scores": scores})
 
 
+def evaluate_engine_task(
+    backend: Backend, spec: ModelSpec, task: EngineTask, store: Store, run_id: str,
+    reporter: Reporter, seed: int,
+) -> TaskResult:
+    """A task another engine runs whole. Its records go under per-sample keys, and an index
+    record under the task's key says which; with that index present, nothing runs."""
+    model_fp = backend.fingerprint
+    index_key = cache_key(model_fp, task.fingerprint, "*index*", {}, task.engine_version)
+    index = store.get_records([index_key]).get(index_key)
+    reporter.start(f"{spec.name} · {task.key} ({task.mode})", 1, 1 if index else 0)
+    computed, timings = 0, {"wall_s": 0.0, "tokens_pushed": 0, "tokens_naive": 0, "forward_calls": 0}
+    if index is None:
+        t0 = time.perf_counter()
+        result = task.run(spec, backend)
+        wall = time.perf_counter() - t0
+        rows = [(r["id"], cache_key(model_fp, task.fingerprint, r["id"], {}, task.engine_version),
+                 model_fp, task.fingerprint, r["id"], r) for r in result.records]
+        store.put_records(run_id, task.key, rows)
+        index = {"keys": [(r[0], r[1]) for r in rows], "metrics": result.metrics}
+        store.put_records(run_id, "*index*", [("*", index_key, model_fp, task.fingerprint, "*", index)])
+        timings |= {k: result.timings.get(k, 0) for k in timings} | {"wall_s": wall}
+        computed = len(rows)
+    else:
+        store.link_items(run_id, task.key, [tuple(k) for k in index["keys"]])
+    reporter.advance(1)
+    reporter.finish()
+    records = store.get_records(k for _, k in index["keys"])
+    scores = [records[k]["score"] for _, k in index["keys"]]
+    metrics = {"accuracy": accuracy(scores, seed=seed), "engine": index["metrics"]}
+    timings |= {"computed": computed, "cached": len(scores) - computed}
+    store.finish_task(run_id, task.key, task.fingerprint, task.signature, metrics, timings)
+    return TaskResult(task.key, metrics, timings | {"scores": scores})
+
+
+def task_manifest(task: Task | EngineTask, spec: ModelSpec) -> dict:
+    if isinstance(task, Task):
+        return {"fingerprint": task.fingerprint, "data_sha256": task.data_sha256,
+                "signature": task.signature, "mode": task.mode, "n": len(task.samples),
+                "decoding": decoding_of(spec, task)}
+    return {"fingerprint": task.fingerprint, "signature": task.signature, "mode": task.mode,
+            "engine": task.engine_version, **task.meta}
+
+
 def run_model(
-    spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task], store: Store,
+    spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "",
 ) -> ModelRun:
     reporter = reporter or Reporter()
@@ -147,9 +191,7 @@ def run_model(
         "suite": suite.model_dump(),
         "model": spec.model_dump(),
         "model_fingerprint": backend.fingerprint,
-        "tasks": {t.key: {"fingerprint": t.fingerprint, "data_sha256": t.data_sha256,
-                          "signature": t.signature, "mode": t.mode, "n": len(t.samples),
-                          "decoding": decoding_of(spec, t)} for t in tasks},
+        "tasks": {t.key: task_manifest(t, spec) for t in tasks},
         "data_dir": data_dir,
         "seed": suite.seed,
         **environment(),
@@ -160,7 +202,8 @@ def run_model(
     calls_before = backend.stats.get("forward_calls", 0)
     try:
         for task in tasks:
-            result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter, suite.seed))
+            evaluate = evaluate_task if isinstance(task, Task) else evaluate_engine_task
+            result.tasks.append(evaluate(backend, spec, task, store, run_id, reporter, suite.seed))
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.config import load_models, load_suite
 from bench.evaluate.runner import ModelRun, Reporter, run_model
+from bench.engines import EngineTask, build_engine_task
 from bench.store import Store
 from bench.tasks import load_task
 from bench.tasks.base import Task
@@ -51,9 +52,12 @@ def load_tasks(suite_path: Path, data_dir: Path | None, limit: int | None):
         root = download.ensure([e.name for e in entries], sorted({e.split for e in entries}))
     else:
         root = resolve_data_dir(data_dir, suite.data_dir)
-    tasks: list[Task] = []
+    tasks: list[Task | EngineTask] = []
     for entry in entries:
-        tasks.append(load_task(entry.name, entry.split, entry.mode, root, limit=limit or entry.limit))
+        if entry.engine != "bench":
+            tasks.append(build_engine_task(entry.model_copy(update={"limit": limit or entry.limit}), root))
+        else:
+            tasks.append(load_task(entry.name, entry.split, entry.mode, root, limit=limit or entry.limit))
     return suite, root, tasks
 
 
