@@ -42,9 +42,20 @@ def build_tiny_model(out_dir: str | Path, *, seed: int, hidden_size: int = 64, n
                      vocab_size: int = 2000) -> Path:
     """Train the tokenizer, build a random Qwen3ForCausalLM, save both into out_dir."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import (GenerationConfig, PreTrainedTokenizerFast, Qwen3Config,
-                              Qwen3ForCausalLM)
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import (
+        GenerationConfig,
+        PreTrainedTokenizerFast,
+        Qwen3Config,
+        Qwen3ForCausalLM,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
