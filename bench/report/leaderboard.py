@@ -45,8 +45,12 @@ def leaderboard_data(store: Store, suite: str) -> dict:
         for row in store.run_tasks(run["run_id"]):
             key = row["task"]
             info = manifest["tasks"].get(key, {})
+            if ":" in key:  # an engine task, "<engine>:<name>"; its split is in the manifest
+                name, split = key.split(":", 1)[1], str(info.get("split", ""))
+            else:  # a native task, "<name>-<split>"
+                name, split = key.rsplit("-", 1)[0], key.rsplit("-", 1)[-1]
             tasks.setdefault(key, {
-                "key": key, "name": key.rsplit("-", 1)[0], "split": key.rsplit("-", 1)[-1],
+                "key": key, "name": name, "split": split,
                 "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
             })
             scores[key] = row["metrics"]["accuracy"]
