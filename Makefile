@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.bench-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install browser clean oc-venv
 
 install: $(STAMP)
 
@@ -30,6 +30,21 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# OpenCompass in its own venv (it cannot share one with trl); bench drives it as a subprocess.
+BENCH_OC_VENV ?= .venv-oc
+OC_STAMP      := $(BENCH_OC_VENV)/.oc-installed
+
+oc-venv: $(OC_STAMP)
+
+$(OC_STAMP): requirements-opencompass.txt constraints.txt
+	@start=$$(date +%s); set -e; \
+	$(PYTHON) -m venv $(BENCH_OC_VENV); \
+	$(BENCH_OC_VENV)/bin/pip install -q --upgrade pip; \
+	$(BENCH_OC_VENV)/bin/pip install -q -c constraints.txt torch==2.13.0; \
+	$(BENCH_OC_VENV)/bin/pip install -q -c constraints.txt -r requirements-opencompass.txt; \
+	touch $@; \
+	echo "oc-venv: $(BENCH_OC_VENV) ready in $$(( $$(date +%s) - start ))s"
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -3,6 +3,8 @@
 Scoring reproduces HuggingFaceBaseModel.get_ppl (opencompass/models/huggingface_above_v4_33.py):
 cross-entropy summed over the predicted tokens whose label is not the pad id, divided by the number
 of non-pad tokens of the whole sequence (first token included, though it is never predicted).
+Inputs longer than the model's max_seq_len (max_position_embeddings) are cut from the left, as
+OpenCompass's tokenizer call does.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.tasks.base import Prompt
 
-BACKEND_VERSION = "hf/1"
+BACKEND_VERSION = "hf/2"  # 2: inputs cut to max_seq_len from the left, as OpenCompass
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -123,6 +125,10 @@ class HFBackend(GreedyDecoding):
         # OpenCompass chat stop words: decoded generation eos ids plus the tokenizer's eos token
         words = {self.tokenizer.decode([i]) for i in gen_eos} | {self.tokenizer.eos_token or ""}
         self.stop_words = sorted(w for w in words if w) if self.mode == "chat" else []
+        # OpenCompass's max_seq_len (_get_possible_max_seq_len): inputs longer than this are cut
+        # from the left (its tokenizers load with truncation_side='left', called truncation=True)
+        self.max_seq_len = next((v for v in (getattr(config, k, None) for k in (
+            "max_position_embeddings", "seq_length", "model_max_length")) if isinstance(v, int)), None)
         self.share_prefix = self._can_share_prefix(config)
         # greedy HF generate (what OpenCompass calls) still applies the model's repetition penalty
         penalty = getattr(self.gen_config, "repetition_penalty", None)
@@ -233,12 +239,24 @@ class HFBackend(GreedyDecoding):
         """Token ids as OpenCompass builds them (BOS as the tokenizer adds it for base, none
         added for chat: the template carries its own)."""
         if self.mode == "base":
-            texts = [oc_base_text(p) for p in prompts]
-            return self.tokenizer(texts, add_special_tokens=True)["input_ids"]
+            return self._tokenize([oc_base_text(p) for p in prompts], special=True)
         texts = [self.tokenizer.apply_chat_template(oc_chat_messages(p, mode), tokenize=False,
                                                     add_generation_prompt=mode == "gen")
                  for p in prompts]
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return self._tokenize(texts, special=False)
+
+    def _tokenize(self, texts: list[str], special: bool) -> list[list[int]]:
+        """As OpenCompass: truncation=True, max_length=max_seq_len, from the left (the special
+        tokens the tokenizer adds are kept)."""
+        if not self.max_seq_len:
+            return self.tokenizer(texts, add_special_tokens=special)["input_ids"]
+        side = self.tokenizer.truncation_side
+        self.tokenizer.truncation_side = "left"
+        try:
+            return self.tokenizer(texts, add_special_tokens=special, truncation=True,
+                                  max_length=self.max_seq_len)["input_ids"]
+        finally:
+            self.tokenizer.truncation_side = side
 
     def render(self, prompt: Prompt | str, mode: str) -> str:
         """The exact text fed to the model for a prompt (for records and debugging)."""
