@@ -35,6 +35,10 @@ class EngineTask(Protocol):
     engine_version: str
     meta: dict
 
+    def decoding(self, spec: ModelSpec) -> dict:
+        """What of the model spec changes this engine's output (part of the cache key)."""
+        ...
+
     def run(self, spec: ModelSpec, backend: Any) -> EngineResult: ...
 
 

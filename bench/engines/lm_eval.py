@@ -233,6 +233,11 @@ class LmEvalTask:
             task.set_config(key="num_fewshot", value=shots)
             task.set_fewshot_seed(seed=DEFAULT_OTHER_SEED)
 
+    def decoding(self, spec: ModelSpec) -> dict:
+        """lm-eval decodes with the task's own generation_kwargs (in the fingerprint): nothing
+        of the model spec changes its output."""
+        return {}
+
     def run(self, spec: ModelSpec, backend: Any) -> EngineResult:
         """lm-eval's evaluate() on backend's weights; chat template applied when bench's is."""
         from lm_eval import evaluator

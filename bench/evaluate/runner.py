@@ -145,7 +145,8 @@ def evaluate_engine_task(
     """A task another engine runs whole. Its records go under per-sample keys, and an index
     record under the task's key says which; with that index present, nothing runs."""
     model_fp = backend.fingerprint
-    index_key = cache_key(model_fp, task.fingerprint, "*index*", {}, task.engine_version)
+    decoding = task.decoding(spec)
+    index_key = cache_key(model_fp, task.fingerprint, "*index*", decoding, task.engine_version)
     index = store.get_records([index_key]).get(index_key)
     reporter.start(f"{spec.name} · {task.key} ({task.mode})", 1, 1 if index else 0)
     computed, timings = 0, {"wall_s": 0.0, "tokens_pushed": 0, "tokens_naive": 0, "forward_calls": 0}
@@ -153,7 +154,7 @@ def evaluate_engine_task(
         t0 = time.perf_counter()
         result = task.run(spec, backend)
         wall = time.perf_counter() - t0
-        rows = [(r["id"], cache_key(model_fp, task.fingerprint, r["id"], {}, task.engine_version),
+        rows = [(r["id"], cache_key(model_fp, task.fingerprint, r["id"], decoding, task.engine_version),
                  model_fp, task.fingerprint, r["id"], r) for r in result.records]
         store.put_records(run_id, task.key, rows)
         index = {"keys": [(r[0], r[1]) for r in rows], "metrics": result.metrics}
