@@ -7,11 +7,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
 def shared_data_dir() -> Path:
     return Path(os.environ.get("BENCH_TEST_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+def require(ok: bool, reason: str) -> None:
+    """Skip with the reason on a user's machine; fail under CI=true, where it must be there."""
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must provide it")
+        pytest.skip(reason)
+
+
+def require_shared_data() -> Path:
+    data = shared_data_dir()
+    require((data / "fewclue").is_dir(),
+            f"FewCLUE/CLUE data not found at {data} (set BENCH_TEST_DATA_DIR)")
+    return data
 
 
 def bench_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600,

@@ -13,7 +13,7 @@ import pytest
 from bench.evaluate.suite import run_suite
 from bench.store import Store
 from bench.tasks.loaders import DEMO_DATA_DIR
-from tests.helpers import ROOT, shared_data_dir, write_models, write_suite
+from tests.helpers import ROOT, require_shared_data, write_models, write_suite
 
 
 @pytest.fixture
@@ -64,11 +64,7 @@ def _count(db, sql):
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, models_file):
-    data = shared_data_dir()
-    if not data.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data missing at {data}")
-        pytest.skip(f"shared data not at {data}")
+    data = require_shared_data()
     n = 300
     suite = write_suite(tmp_path / "s.yaml", "s", ["tnews"], limit=n)
     results = tmp_path / "results"

@@ -1,14 +1,11 @@
 """Where task data comes from: flag, env, suite, bundled demo, or the pinned GitHub files."""
 
-import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 from bench.evaluate.suite import load_tasks
 from bench.tasks.loaders import DEMO_DATA_DIR
-from tests.helpers import shared_data_dir, write_suite
+from tests.helpers import require_shared_data, write_suite
 
 
 def test_no_data_dir_means_bundled_demo(tmp_path, monkeypatch):
@@ -27,11 +24,7 @@ def test_flag_beats_env_beats_suite(tmp_path, monkeypatch):
 
 
 def test_github_source_uses_verified_cache_without_network(tmp_path, monkeypatch):
-    data = shared_data_dir()
-    if not data.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data missing at {data}")
-        pytest.skip(f"shared data not at {data}")
+    data = require_shared_data()
     cache = tmp_path / "cache"
     shutil.copytree(data / "fewclue" / "bustm", cache / "fewclue" / "bustm")
     monkeypatch.setenv("BENCH_CACHE_DIR", str(cache))

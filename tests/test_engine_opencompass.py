@@ -8,7 +8,6 @@ slowly, so each mode runs once for all three tasks and every model (module-scope
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -28,23 +27,17 @@ from bench.engines.opencompass import (
 from bench.errors import BenchError
 from bench.evaluate.suite import run_suite
 from bench.store import Store
-from tests.helpers import shared_data_dir
+from tests.helpers import require, shared_data_dir
 
 TASKS = ("bustm", "ocnli_fc", "eprstmt")
 MAX_NEW = 16  # the same in OpenCompass and bench; early_stop off so raw outputs compare whole
 
 
-def _require(ok: bool, reason: str) -> None:
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; CI must provide it")
-        pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def data() -> Path:
     data = shared_data_dir()
-    _require((data / "fewclue").is_dir(), f"FewCLUE data not found at {data} (set BENCH_TEST_DATA_DIR)")
+    require((data / "fewclue").is_dir(), f"FewCLUE data not found at {data} (set BENCH_TEST_DATA_DIR)")
     return data
 
 
@@ -53,7 +46,7 @@ def oc():
     try:
         return oc_install()
     except BenchError as exc:
-        _require(False, str(exc))
+        require(False, str(exc))
 
 
 def _models_file(path: Path, model_dir: Path, templates: tuple[str, ...]) -> Path:

@@ -3,16 +3,20 @@ real headless Chromium (Debian's /usr/bin/chromium driven by playwright)."""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from bench.report.render import (fmt_duration, fmt_params, fmt_rate, render_leaderboard,
-                                 write_leaderboard)
+from bench.report.render import (
+    fmt_duration,
+    fmt_params,
+    fmt_rate,
+    render_leaderboard,
+    write_leaderboard,
+)
+from tests.helpers import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -175,10 +179,7 @@ def browser():
             from playwright.sync_api import sync_playwright
         except ImportError:
             reason = "playwright is not installed (pip install playwright)"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {reason}")
-        pytest.skip(reason)
+    require(not reason, f"browser tests cannot run: {reason}")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b

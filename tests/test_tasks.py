@@ -6,20 +6,28 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.tasks import CLUE_TASKS, FEWCLUE_TASKS, TASKS, get_spec, load_task, postprocess
-from bench.tasks import download
-from bench.tasks.loaders import DEMO_DATA_DIR, file_sha256
 from bench.backends.base import oc_base_text
+from bench.errors import BenchError
+from bench.tasks import (
+    CLUE_TASKS,
+    FEWCLUE_TASKS,
+    TASKS,
+    download,
+    get_spec,
+    load_task,
+    postprocess,
+)
+from bench.tasks.loaders import DEMO_DATA_DIR, file_sha256
 from bench.tasks.spec import oc_form
+from tests.helpers import require_shared_data as require_data
+from tests.helpers import shared_data_dir
 
-DATA = Path(os.environ.get("BENCH_TEST_DATA_DIR") or Path(__file__).parents[2] / "shared" / "data")
+DATA = shared_data_dir()
 FIXTURES = Path(__file__).parent / "fixtures" / "oc_prompts"
 
 DEV_COUNTS = {"eprstmt": 160, "csldcp": 2068, "tnews": 1098, "iflytek": 1373, "ocnli_fc": 160,
@@ -29,15 +37,6 @@ TEST_COUNTS = {"eprstmt": 610, "csldcp": 1784, "tnews": 2010, "iflytek": 1749, "
                "bustm": 1772, "chid": 2002, "csl": 2838, "cluewsc": 976, "c3": 3892}
 # distinct gold labels per split where a split does not cover the whole label set
 PARTIAL_LABELS = {("csldcp", "test"): 66, ("iflytek", "dev"): 117, ("iflytek", "test"): 98}
-
-
-def require_data() -> Path:
-    if not (DATA / "fewclue").is_dir():
-        reason = f"FewCLUE/CLUE data not found at {DATA} (set BENCH_TEST_DATA_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; CI must provide it")
-        pytest.skip(reason)
-    return DATA
 
 
 @functools.lru_cache(maxsize=None)
