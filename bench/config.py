@@ -38,7 +38,8 @@ class ModelSpec(Strict):
     chat_template: str | None = Field(None, description="override: a Jinja string or a file path")
     adapter: str | None = Field(None, description="LoRA adapter dir, applied without merging")
     generation: Generation = Generation()
-    batch_tokens: int = Field(4096, ge=16, description="token budget per forward batch")
+    batch_tokens: int | None = Field(None, ge=16, description="token budget per forward batch; "
+                                     "default 1024 on CPU (best of 512-16384 here), 16384 on GPU (unmeasured)")
     trust_remote_code: bool = False
 
 

@@ -107,6 +107,8 @@ class HFBackend(GreedyDecoding):
         self.gen_config = _generation_config(src, config, kw)
         self.device = _device(spec.device)
         self.dtype = _dtype(spec.dtype, self.device, config)
+        # measured on CPU: bigger batches lose to the KV copies of shared prefixes
+        self.batch_tokens = spec.batch_tokens or (16384 if self.device.type == "cuda" else 1024)
         self._model = None  # weights load on first use: a fully cached run never loads them
         self.commit = None if self.is_local else _hub_commit(spec.path, spec.revision)
         if spec.chat_template:
@@ -291,7 +293,7 @@ class HFBackend(GreedyDecoding):
             plans.append(plan_item(i, ids[k:k + len(item)], share=self.share_prefix))
             k += len(item)
         nll: dict[tuple[int, int], float] = {}
-        for batch in plan_batches([p for p in plans if p.cands], self.spec.batch_tokens):
+        for batch in plan_batches([p for p in plans if p.cands], self.batch_tokens):
             self._score_batch(batch, nll)
         results = []
         for plan in plans:

@@ -245,7 +245,7 @@ class LmEvalTask:
 
         model = backend.model
         lm = HFLM(pretrained=model, tokenizer=copy.deepcopy(backend.tokenizer),
-                  batch_size=max(1, min(64, spec.batch_tokens // 256)))
+                  batch_size=max(1, min(64, backend.batch_tokens // 256)))
         counts = {"forward_calls": 0, "tokens_pushed": 0, "tokens_padded": 0}
         inner = model.get_base_model() if hasattr(model, "get_base_model") else model
 
