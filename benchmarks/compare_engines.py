@@ -122,7 +122,7 @@ def main() -> None:
     print(f"model: random Qwen3 hidden={args.hidden} layers={args.layers} params={params:,} "
           f"(base template), CPU threads={__import__('torch').get_num_threads()}, data: {data_dir}")
     print(f"tasks: {', '.join(f'{t}-dev' for t in TASKS)} (ppl / multiple choice)\n")
-    print(f"{'engine':<12}{'items':>7}{'wall s':>9}{'items/s':>9}{'tokens pushed':>15}{'x bench wall':>14}"
+    print(f"{'engine':<12}{'items':>7}{'wall s':>9}{'items/s':>9}{'tokens pushed':>20}{'x bench wall':>14}"
           f"   accuracy % per task")
     base_wall = rows[0][1]
     for engine, wall, res in rows:
@@ -136,7 +136,7 @@ def main() -> None:
                 tokens += r.timings["tokens_pushed"]
                 accs.append(100 * r.metrics["accuracy"]["value"])
         shown = f"{tokens:,}" if engine != "opencompass" else f">={naive:,} (est.)"
-        print(f"{engine:<12}{items:>7}{wall:>9.1f}{items / wall:>9.1f}{shown:>15}{wall / base_wall:>14.2f}"
+        print(f"{engine:<12}{items:>7}{wall:>9.1f}{items / wall:>9.1f}{shown:>20}{wall / base_wall:>14.2f}"
               f"   {' '.join(f'{a:.1f}' for a in accs)}")
     print(f"\nbench without prefix sharing would push {naive:,} tokens (one full pass per candidate).")
     if oc_startup is not None:
