@@ -12,7 +12,7 @@ pytest.importorskip("lm_eval")
 from bench.backends.hf import HFBackend  # noqa: E402
 from bench.config import ModelSpec, TaskEntry  # noqa: E402
 from bench.engines import build_engine_task  # noqa: E402
-from bench.engines.lm_eval import encode_pair, loglikelihood  # noqa: E402
+from bench.engines.lm_eval import loglikelihood  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.evaluate.suite import run_suite  # noqa: E402
 from bench.report.leaderboard import leaderboard_data  # noqa: E402
@@ -69,12 +69,10 @@ def test_loglikelihood_parity_with_lm_eval(task_dir, base_backend):
             assert ctx + "\n" + choice == base_backend.render(prompt, "ppl")
 
     result = task.run(base_backend.spec, base_backend)
-    theirs = [(lp["logprob"], lp["is_greedy"]) for r in result.records for lp in r["logprobs"]]
+    theirs = [lp["logprob"] for r in result.records for lp in r["logprobs"]]
     ours = loglikelihood(base_backend, pairs)
     assert len(ours) == len(theirs) == 24
-    for (a, ga), (b, gb) in zip(ours, theirs, strict=True):
-        assert a == pytest.approx(b, abs=1e-4)
-        assert ga == gb
+    assert ours == pytest.approx(theirs, abs=1e-4)
     assert [r["id"] for r in result.records] == [f"doc{i}" for i in range(12)]
     assert result.metrics["acc"]["n"] == 12
     assert result.metrics["acc"]["value"] == pytest.approx(
@@ -82,22 +80,17 @@ def test_loglikelihood_parity_with_lm_eval(task_dir, base_backend):
     assert result.timings["forward_calls"] >= 1
 
 
-def test_encode_pair_and_loglikelihood_match_hflm(base_backend):
-    """Trailing spaces, empty contexts and shared contexts, against HFLM itself."""
+def test_loglikelihood_matches_hflm(base_backend):
+    """Trailing spaces, empty contexts and shared contexts, against HFLM itself: bench's
+    prefix-shared scorer gives lm-eval's log-likelihoods."""
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=base_backend.model, tokenizer=base_backend.tokenizer, batch_size=4)
     pairs = [("今天天气 ", "很好"), ("今天天气", "很好。"), ("今天天气", "\n他说的话"),
              ("", "今天天气很好"), ("语句一：“我想去看海”", "\n两句话说的毫不相关。")]
-    for ctx, cont in pairs:
-        if ctx:
-            ours = encode_pair(base_backend.tokenizer, ctx, cont)
-            assert ours == tuple(lm._encode_pair(ctx, cont))
     want = lm.loglikelihood([SimpleNamespace(args=p) for p in pairs], disable_tqdm=True)
     got = loglikelihood(base_backend, pairs)
-    for (a, ga), (b, gb) in zip(got, want, strict=True):
-        assert a == pytest.approx(b, abs=1e-4)
-        assert ga == gb
+    assert got == pytest.approx([ll for ll, _ in want], abs=1e-4)
 
 
 def test_suite_stores_caches_and_shows_on_leaderboard(tmp_path, task_dir, tiny_model_dir,

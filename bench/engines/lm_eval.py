@@ -354,66 +354,19 @@ def build(entry: TaskEntry, data_dir: Path) -> LmEvalTask:
 
 
 # ---- bench-native loglikelihood ------------------------------------------------------------------
-def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """(context ids, continuation ids) as lm-eval's HFLM makes them for a causal model: trailing
-    whitespace of the context moves to the continuation, the whole string is encoded and split
-    at the context's length; an empty context becomes the prefix token (BOS, else EOS)."""
-    prefix = tokenizer.bos_token_id
-    prefix = tokenizer.eos_token_id if prefix is None else prefix
-
-    def enc(text: str, special: bool | None = None) -> list[int]:
-        if special is None and text.startswith(tokenizer.decode(prefix)):
-            special = False
-        kw = {} if special is None else {"add_special_tokens": special}
-        return tokenizer.encode(text, **kw)
-
-    if context == "":
-        cont = enc(continuation, False)
-        return ([prefix], cont) if cont[0] != prefix else (cont[:1], cont[1:])
-    n = len(context) - len(context.rstrip())
-    if n:
-        context, continuation = context[:-n], context[-n:] + continuation
-    ctx = enc(context)
-    return ctx, enc(context + continuation)[len(ctx):]
-
-
-def loglikelihood(backend: Any, pairs: list[tuple[str, str]]) -> list[tuple[float, bool]]:
-    """sum log p(continuation | context) and whether greedy decoding reproduces it, per pair.
-
-    Pairs that share a context run it once; its KV cache then feeds every continuation."""
-    import torch
-    from transformers import DynamicCache
-
-    encoded = [encode_pair(backend.tokenizer, c, x) for c, x in pairs]
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, (ctx, _) in enumerate(encoded):
-        groups.setdefault(tuple(ctx), []).append(i)
-    out: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
-    with torch.inference_mode():
-        for ctx, idxs in groups.items():
-            conts = [encoded[i][1] for i in idxs]
-            ids = torch.tensor([list(ctx)])
-            trunk = backend._forward(ids, torch.ones_like(ids), len(ctx), use_cache=True)
-            first = torch.log_softmax(trunk.logits[0, -1].float(), dim=-1)
-            width = max(len(c) for c in conts) - 1
-            rest = None
-            if width > 0:
-                n = len(conts)
-                branch = torch.full((n, width), backend.pad_id, dtype=torch.long)
-                mask = torch.zeros(n, len(ctx) + width, dtype=torch.long)
-                mask[:, : len(ctx)] = 1
-                for r, c in enumerate(conts):
-                    branch[r, : len(c) - 1] = torch.tensor(c[:-1])
-                    mask[r, len(ctx): len(ctx) + len(c) - 1] = 1
-                cache = DynamicCache(ddp_cache_data=[
-                    (layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1))
-                    for layer in trunk.past_key_values.layers])
-                pos = (len(ctx) + torch.arange(width))[None].expand(n, -1)
-                rest = backend._forward(branch, mask, sum(len(c) - 1 for c in conts),
-                                        past_key_values=cache, position_ids=pos.to(backend.device),
-                                        use_cache=False).logits.float().log_softmax(-1)
-            for r, (i, c) in enumerate(zip(idxs, conts, strict=True)):
-                steps = [first] + [rest[r, t] for t in range(len(c) - 1)]  # rest set if len(c) > 1
-                out[i] = (sum(float(s[tok]) for s, tok in zip(steps, c, strict=True)),
-                          all(int(s.argmax()) == tok for s, tok in zip(steps, c, strict=True)))
+def loglikelihood(backend: Any, pairs: list[tuple[str, str]]) -> list[float]:
+    """sum log p(continuation | context) per pair, computed by bench's own scorer
+    (score_candidates, prefix-shared): log p(context + continuation) - log p(context), with the
+    context's trailing whitespace moved to the continuation as lm-eval does. Base template only:
+    the strings are fed as they are."""
+    contexts: dict[str, list[int]] = {}
+    for i, (context, continuation) in enumerate(pairs):
+        n = len(context) - len(context.rstrip())
+        contexts.setdefault(context[: len(context) - n], []).append(i)
+    out = [0.0] * len(pairs)
+    items = [[ctx] + [ctx + pairs[i][0][len(ctx):] + pairs[i][1] for i in idxs]
+             for ctx, idxs in contexts.items()]
+    for (ctx, idxs), scored in zip(contexts.items(), backend.score_candidates(items), strict=True):
+        for i, full in zip(idxs, scored[1:], strict=True):
+            out[i] = full["logprob"] - scored[0]["logprob"]
     return out

@@ -7,15 +7,20 @@ import os
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from bench.config import load_models, load_suite
-from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.engines import EngineTask, build_engine_task
+from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.store import Store
-from bench.tasks import load_task
+from bench.tasks import download, load_task
 from bench.tasks.base import Task
-from bench.tasks import download
 from bench.tasks.loaders import DATA_ENV, resolve_data_dir
 
 GITHUB = "github"  # data dir value meaning "fetch FewCLUE from its GitHub repo at a pinned commit"
