@@ -13,7 +13,7 @@ from bench.tasks.base import Prompt
 
 class GreedyDecoding:
     """Mixed into HFBackend; uses its tokenizer, eos_ids, stop_words, pad_id, device, stats,
-    repetition_penalty, batch_tokens, _encode and _forward."""
+    repetition_penalty, gen_batch_tokens, _encode and _forward."""
 
     @torch.inference_mode()
     def generate(self, prompts: list[Prompt], max_new_tokens: int,
@@ -22,7 +22,7 @@ class GreedyDecoding:
         ids = self._encode(prompts, "gen") if prompts else []
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         outputs: list[str] = [""] * len(ids)
-        budget = self.batch_tokens
+        budget = self.gen_batch_tokens
         start = 0
         while start < len(order):
             end = start + 1
