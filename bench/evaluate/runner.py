@@ -158,7 +158,7 @@ def evaluate_engine_task(
                  model_fp, task.fingerprint, r["id"], r) for r in result.records]
         store.put_records(run_id, task.key, rows)
         index = {"keys": [(r[0], r[1]) for r in rows], "metrics": result.metrics}
-        store.put_records(run_id, "*index*", [("*", index_key, model_fp, task.fingerprint, "*", index)])
+        store.put_records(None, task.key, [("*", index_key, model_fp, task.fingerprint, "*", index)])
         timings |= {k: result.timings.get(k, 0) for k in timings} | {"wall_s": wall}
         computed = len(rows)
     else:

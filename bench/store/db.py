@@ -109,19 +109,21 @@ class Store:
         return found
 
     def put_records(
-        self, run_id: str, task: str, rows: list[tuple[str, str, str, str, str, dict]]
+        self, run_id: str | None, task: str, rows: list[tuple[str, str, str, str, str, dict]]
     ) -> None:
-        """rows: (sample_id, cache_key, model_fp, task_fp, sample_hash, record), one transaction."""
+        """rows: (sample_id, cache_key, model_fp, task_fp, sample_hash, record), one transaction.
+        With run_id None the records are cached without being linked to a run's samples."""
         now = time.time()
         with self._tx():
             self._db.executemany(
                 "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?)",
                 [(k, m, t, h, json.dumps(r, ensure_ascii=False), now) for _, k, m, t, h, r in rows],
             )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
-                [(run_id, task, sid, k) for sid, k, *_ in rows],
-            )
+            if run_id is not None:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
+                    [(run_id, task, sid, k) for sid, k, *_ in rows],
+                )
 
     def link_items(self, run_id: str, task: str, items: list[tuple[str, str]]) -> None:
         """Record that cached keys answered these samples in this run: (sample_id, cache_key)."""
