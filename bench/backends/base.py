@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bench.tasks.base import Message, Prompt
+from bench.tasks.loaders import file_sha256
 
 # OpenCompass's default API meta template: (role, api_role, generate)
 _META_ROUND = (("HUMAN", "HUMAN", False), ("SYSTEM", "HUMAN", False), ("BOT", "BOT", True))
@@ -94,22 +95,6 @@ def oc_chat_messages(prompt: Prompt | str, mode: str) -> list[dict[str, str]]:
 # Files that decide what a model computes: weights, config, tokenizer, chat template, remote code.
 CONTENT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".json", ".model", ".txt",
                     ".jinja", ".tiktoken", ".py")
-_FILE_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns, inode) -> sha256, per process
-
-
-def file_sha256(path: Path) -> str:
-    """Streamed sha256 of one file, memoised per process on (path, size, mtime, inode)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key not in _FILE_HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(block)
-        _FILE_HASHES[key] = digest.hexdigest()
-    return _FILE_HASHES[key]
-
-
 def dir_fingerprint(root: str | os.PathLike) -> str:
     """sha256 over (relative path, file sha256) of a model/adapter dir's content files."""
     root = Path(root)

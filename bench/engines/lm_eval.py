@@ -24,10 +24,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import file_sha256
 from bench.config import ModelSpec, TaskEntry
 from bench.engines import EngineResult
 from bench.errors import BenchError, suggest
+from bench.tasks.loaders import file_sha256
 
 _NETWORK_HINTS = ("hub", "offline", "couldn't reach", "internet")
 

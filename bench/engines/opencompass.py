@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.backends.base import file_sha256
 from bench.config import ModelSpec, TaskEntry
 from bench.engines import EngineResult
 from bench.engines.opencompass_config import (
@@ -43,6 +42,8 @@ from bench.engines.opencompass_config import (
     oc_install,
 )
 from bench.errors import BenchError
+from bench.tasks.loaders import file_sha256
+from bench.tasks.postprocess import first_capital
 
 DEFAULT_BATCH_SIZE = 8  # what OpenCompass's own HF model configs use
 DEFAULT_TIMEOUT = 6 * 3600
@@ -291,8 +292,6 @@ def _record(i: int, item: dict, detail: dict | None, mode: str) -> dict:
     if detail is not None and "predictions" in detail:
         answer = str(detail["predictions"])
     else:
-        from bench.tasks.postprocess import first_capital
-
         answer = first_capital(str(raw))
     prompt = item.get("origin_prompt")
     return {"input": prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False),
