@@ -3,7 +3,6 @@ data dir, every task file) before any model is loaded, so a typo costs seconds, 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.console import Console
@@ -21,9 +20,7 @@ from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.store import Store
 from bench.tasks import download, load_task
 from bench.tasks.base import Task
-from bench.tasks.loaders import DATA_ENV, resolve_data_dir
-
-GITHUB = "github"  # data dir value meaning "fetch FewCLUE from its GitHub repo at a pinned commit"
+from bench.tasks.loaders import resolve_data_dir
 
 
 class RichReporter(Reporter):
@@ -52,11 +49,8 @@ class RichReporter(Reporter):
 def load_tasks(suite_path: Path, data_dir: Path | None, limit: int | None):
     suite = load_suite(suite_path)
     entries = suite.resolved_tasks()
-    chosen = str(data_dir or os.environ.get(DATA_ENV) or suite.data_dir or "")
-    if chosen == GITHUB:  # the pinned FewCLUE files, checksummed, into the user's cache
-        root = download.ensure([e.name for e in entries], sorted({e.split for e in entries}))
-    else:
-        root = resolve_data_dir(data_dir, suite.data_dir)
+    root = resolve_data_dir(data_dir, suite.data_dir, fetch=lambda: download.ensure(
+        [e.name for e in entries], sorted({e.split for e in entries})))
     tasks: list[Task | EngineTask] = []
     for entry in entries:
         if entry.engine != "bench":

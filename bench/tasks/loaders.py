@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -15,11 +15,18 @@ DATA_ENV = "BENCH_DATA_DIR"
 DEMO_DATA_DIR = Path(__file__).parent / "demo_data"
 
 
-def resolve_data_dir(flag: str | os.PathLike | None = None, suite_value: str | None = None) -> Path:
-    """Flag beats env var beats suite file; none of them means the bundled demo data."""
+GITHUB = "github"  # data dir value meaning "fetch FewCLUE from its GitHub repo at a pinned commit"
+
+
+def resolve_data_dir(flag: str | os.PathLike | None = None, suite_value: str | None = None,
+                     fetch: Callable[[], Path] | None = None) -> Path:
+    """Flag beats env var beats suite file; none of them means the bundled demo data. The value
+    'github' means `fetch()` (download, verify, cache) where the caller can fetch."""
     chosen = flag or os.environ.get(DATA_ENV) or suite_value
     if not chosen:
         return DEMO_DATA_DIR
+    if fetch is not None and str(chosen) == GITHUB:
+        return fetch()
     path = Path(chosen).expanduser()
     if not path.is_dir():
         source = "--data-dir" if flag else (DATA_ENV if os.environ.get(DATA_ENV) else "suite data_dir")
