@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bench.errors import BenchError
+from bench.config import TRUST_ENV
+from bench.errors import BenchError, Interrupted
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Score, compare and report language models on FewCLUE/CLUE.")
@@ -26,11 +28,15 @@ ResultsOpt = Annotated[
 ]
 
 
+def _store_path(results: Path | None) -> Path:
+    return (results or Path(os.environ.get(RESULTS_ENV, "results"))) / "bench.sqlite"
+
+
 def _store(results: Path | None):
+    """The store, created if need be: call it only once the input has been checked."""
     from bench.store import Store
 
-    root = results or Path(os.environ.get(RESULTS_ENV, "results"))
-    return Store(root / "bench.sqlite")
+    return Store(_store_path(results))
 
 
 @app.command()
@@ -42,13 +48,17 @@ def run(
         help="FewCLUE/CLUE data root (env BENCH_DATA_DIR); 'github' fetches FewCLUE, checksummed")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
     results: ResultsOpt = None,
+    trust_remote_code: Annotated[bool, typer.Option(
+        "--trust-remote-code", envvar=TRUST_ENV,
+        help="allow models.yaml entries with trust_remote_code: true to run their folder's Python "
+             f"code (env {TRUST_ENV}=1)")] = False,
 ) -> None:
     """Score models on a suite; everything already known comes from the cache."""
-    from bench.evaluate.suite import run_suite
+    from bench.evaluate.suite import execute, plan_run
     from bench.report.terminal import print_runs
 
-    runs = run_suite(suite, models, model, data_dir, limit, _store(results), console)
-    print_runs(out, runs)
+    plan = plan_run(suite, models, model, data_dir, limit, trust_remote_code, console)
+    print_runs(out, execute(plan, _store(results), console))
 
 
 @app.command()
@@ -62,8 +72,10 @@ def leaderboard(
     from bench.report.leaderboard import leaderboard_data
     from bench.report.render import write_leaderboard
 
+    from bench.store import Store
+
     spec = load_suite(suite)
-    data = leaderboard_data(_store(results), spec.name)
+    data = leaderboard_data(Store.existing(_store_path(results)), spec.name)
     path = write_leaderboard(data, out_path)
     out.print(f"wrote {path} ({len(data['models'])} models, {len(data['tasks'])} tasks)")
 
@@ -102,12 +114,27 @@ def demo(
     run_demo(data_dir, _store(results), out_path, console, out)
 
 
+def _on_signal(signum, _frame) -> None:
+    """SIGINT/SIGTERM become Interrupted (whatever runs cleans up and says what it kept); a
+    second signal gets the default behaviour."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
         app(standalone_mode=False)
     except BenchError as exc:
         console.print(Text.assemble(("error: ", "bold red"), str(exc)))
         sys.exit(2)
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        console.print(Text.assemble(("interrupted ", "bold red"), f"by {name}: ",
+                                    exc.detail or "no evaluation had started; nothing was written"))
+        sys.exit(128 + exc.signum)
     except (typer.Exit, SystemExit) as exc:
         sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
     except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback on request
@@ -116,8 +143,8 @@ def main() -> None:
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+        if isinstance(exc, click.exceptions.Abort):  # click turns a KeyboardInterrupt into Abort
+            sys.exit(130 if isinstance(exc.__context__, KeyboardInterrupt) else 1)
         if os.environ.get("BENCH_DEBUG"):
             raise
         console.print(Text.assemble(

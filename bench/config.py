@@ -6,13 +6,19 @@ the key (with its line where YAML tells us) and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from bench.errors import BenchError, suggest
+from bench.files import MAX_ROW_BYTES, load_yaml
+from bench.rows import MAX_BAD_FRACTION
+
+
+TRUST_ENV = "BENCH_TRUST_REMOTE_CODE"
 
 
 class Strict(BaseModel):
@@ -44,26 +50,51 @@ class ModelSpec(Strict):
     trust_remote_code: bool = False
 
 
+def looks_local(path: str) -> bool:
+    """A path, not a Hub id ('org/name'): starts with . / ~, has more than one '/', or exists."""
+    return (path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path
+            or Path(path).expanduser().exists())
+
+
+def path_problems(spec: ModelSpec) -> list[str]:
+    """What is wrong with a model's local paths, each with the resolved path; [] when fine."""
+    problems = []
+    for key, value in (("path", spec.path), ("adapter", spec.adapter)):
+        if value and looks_local(value) and not Path(value).expanduser().is_dir():
+            resolved = Path(value).expanduser().resolve()
+            problems.append(f"{key}: local folder '{value}' does not exist (resolved: {resolved})")
+    return problems
+
+
 class ModelsFile(Strict):
-    models: list[ModelSpec]
+    models: list[ModelSpec] = Field(min_length=1)
+    _source: Source | None = PrivateAttr(None)
 
-    @field_validator("models")
-    @classmethod
-    def unique_names(cls, models: list[ModelSpec]) -> list[ModelSpec]:
-        names = [m.name for m in models]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
-        return models
+    def where(self, index: int) -> str:
+        """'file:line' of the index-th entry."""
+        return self._source.where("models", index) if self._source else "models.yaml"
 
-    def select(self, names: list[str] | None) -> list[ModelSpec]:
-        if not names:
-            return list(self.models)
+    def where_name(self, name: str) -> str:
+        return self.where(next(i for i, m in enumerate(self.models) if m.name == name))
+
+    def select(self, names: list[str] | None, trust_remote_code: bool = False) -> list[ModelSpec]:
+        """The named models (all without names), each checked before any loads: local paths must
+        exist, and `trust_remote_code: true` needs the user's opt-in as well."""
         by_name = {m.name: m for m in self.models}
-        for name in names:
+        for name in names or []:
             if name not in by_name:
                 raise BenchError(f"unknown model '{name}'{suggest(name, by_name)}")
-        return [by_name[n] for n in names]
+        chosen = [by_name[n] for n in names] if names else list(self.models)
+        for m in chosen:
+            for problem in path_problems(m):
+                raise BenchError(f"{self.where_name(m.name)}: model '{m.name}': {problem}; fix it, "
+                                 "or give a Hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'")
+            if m.trust_remote_code and not trust_remote_code:
+                raise BenchError(
+                    f"{self.where_name(m.name)}: model '{m.name}' sets trust_remote_code: true, which "
+                    f"runs the Python code in {m.path} on this machine; if you trust it, also pass "
+                    f"--trust-remote-code (or set {TRUST_ENV}=1)")
+        return chosen
 
 
 class TaskEntry(Strict):
@@ -83,7 +114,17 @@ class SuiteSpec(Strict):
     data_dir: str | None = Field(None, description="FewCLUE/CLUE root; env BENCH_DATA_DIR wins")
     limit: int | None = Field(None, ge=1, description="first N samples per task")
     seed: int = 1234
-    tasks: list[TaskEntry]
+    max_bad_fraction: float = Field(
+        MAX_BAD_FRACTION, ge=0, le=1, description="share of bad data rows a task may skip "
+        "(each reported by file and line) before the run stops with exit 2")
+    max_row_bytes: int = Field(MAX_ROW_BYTES, ge=1024, description="longest data row accepted; "
+                               "a longer one is a bad row")
+    tasks: list[TaskEntry] = Field(min_length=1)
+    _source: Source | None = PrivateAttr(None)
+
+    def where_task(self, index: int) -> str:
+        """'file:line' of the index-th task entry."""
+        return self._source.where("tasks", index) if self._source else self.name
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -112,17 +153,17 @@ class SuiteSpec(Strict):
         return entries
 
 
-def _read_yaml(path: Path) -> tuple[object, yaml.Node | None]:
-    if not path.is_file():
-        raise BenchError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise BenchError(f"{path}{where}: malformed YAML ({problem})") from None
+class Source:
+    """Where a validated config came from, so later checks can still name the file and line."""
+
+    def __init__(self, path: Path, node: yaml.Node | None):
+        self.path, self.node = path, node
+
+    def where(self, *loc) -> str:
+        return f"{self.path}{_line_of(self.node, loc)}"
+
+    def line(self, *loc) -> str:
+        return _line_of(self.node, loc).lstrip(":") or "?"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple) -> str:
@@ -140,22 +181,57 @@ def _line_of(node: yaml.Node | None, loc: tuple) -> str:
     return f":{node.start_mark.line + 1}" if node is not None else ""
 
 
-def _validate(model: type[Strict], path: Path):
-    data, node = _read_yaml(path)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                parent = _fields_at(model, loc[:-1])
-                msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), parent)}"
+def _entry_label(data, loc: tuple) -> str:
+    """'model 'x': ' for an error inside one models.yaml entry (or suite task entry)."""
+    if len(loc) >= 2 and loc[0] in ("models", "tasks") and isinstance(loc[1], int):
+        try:
+            entry = data[loc[0]][loc[1]]
+        except (KeyError, IndexError, TypeError):
+            entry = None
+        kind = "model" if loc[0] == "models" else "task"
+        name = entry.get("name") if isinstance(entry, dict) else entry if isinstance(entry, str) else None
+        return f"{kind} '{name}': " if isinstance(name, str) else f"{loc[0]} entry {loc[1] + 1}: "
+    return ""
+
+
+def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -> list[str]:
+    errors = exc.errors()
+    # an unknown key beside a missing required one is most likely that key misspelt: say so once
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    explained: set[tuple] = set()
+    messages = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and loc in explained:
+            continue
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            siblings = sorted(m[-1] for m in missing if m[:-1] == loc[:-1] and m not in explained)
+            close = difflib.get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.3)
+            guess = close[0] if close else (siblings[0] if len(siblings) == 1 else None)
+            if guess is not None:
+                explained.add((*loc[:-1], guess))
+                msg = f"unknown key '{loc[-1]}' (did you mean '{guess}'? it is required and missing)"
             else:
-                msg = err["msg"]
-            messages.append(f"{path}{_line_of(node, loc)}: {key}: {msg}")
-        raise BenchError("\n".join(messages)) from None
+                msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(model, loc[:-1]))}"
+        else:
+            msg = err["msg"]
+        messages.append(f"{source.where(*loc)}: {_entry_label(data, loc)}{key}: {msg}")
+    return [m for m in messages if m]
+
+
+def _validate(model: type[Strict], path: Path, empty: str, items: str):
+    """The file as `model`; `empty` is the message for a file that defines no `items`."""
+    data, node = load_yaml(path)
+    if data is None or data == {} or (isinstance(data, dict) and data.get(items) == []):
+        raise BenchError(f"{path}: {empty}")
+    source = Source(path, node)
+    try:
+        spec = model.model_validate(data)
+    except ValidationError as exc:
+        raise BenchError("\n".join(_messages(model, exc, data, source))) from None
+    spec._source = source
+    return spec
 
 
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -175,8 +251,19 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def load_models(path: str | Path) -> ModelsFile:
-    return _validate(ModelsFile, Path(path))
+    path = Path(path)
+    models = _validate(ModelsFile, path, "defines no models; add a `models:` list (see README, "
+                       "models.yaml)", "models")
+    first: dict[str, int] = {}
+    for i, m in enumerate(models.models):
+        if m.name in first:
+            lines = [models._source.line("models", j) for j in (first[m.name], i)]
+            raise BenchError(f"{models.where(i)}: model name '{m.name}' is used twice (lines "
+                             f"{lines[0]} and {lines[1]}); names must be unique")
+        first[m.name] = i
+    return models
 
 
 def load_suite(path: str | Path) -> SuiteSpec:
-    return _validate(SuiteSpec, Path(path))
+    return _validate(SuiteSpec, Path(path), "defines no tasks; a suite needs `name:` and a "
+                     "`tasks:` list (see README, suites/*.yaml)", "tasks")

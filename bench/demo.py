@@ -24,7 +24,8 @@ CANDIDATES = {
 
 def demo_corpus() -> list[str]:
     """Text for the tiny tokenizers: every string of the bundled demo data."""
-    from bench.tasks.loaders import DEMO_DATA_DIR, iter_jsonl
+    from bench.files import iter_jsonl
+    from bench.tasks.loaders import DEMO_DATA_DIR
 
     texts: list[str] = []
 

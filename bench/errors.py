@@ -15,3 +15,11 @@ def suggest(name: str, available) -> str:
     close = difflib.get_close_matches(name, available, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"{hint}; available: {', '.join(available) or '(none)'}"
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: the CLI says what was kept and exits 128 + the signal number."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        super().__init__(signum, detail)
+        self.signum, self.detail = signum, detail

@@ -71,7 +71,17 @@ def test_models_command_flags_missing_path(tmp_path, models_file):
     assert proc.returncode == 2 and "path not found" in proc.stdout
 
 
-def test_leaderboard_without_runs_is_bad_input(tmp_path):
+def test_leaderboard_without_results_is_bad_input_and_creates_nothing(tmp_path):
     proc = bench_cli("leaderboard", "--suite", str(ROOT / "suites" / "demo.yaml"),
                      "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "lb.html"))
+    assert_bad_input(proc, "no results at", "empty/bench.sqlite", "run `bench run` first")
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "lb.html").exists()
+
+
+def test_leaderboard_without_runs_of_the_suite(tmp_path):
+    from bench.store import Store
+
+    Store(tmp_path / "r" / "bench.sqlite").close()
+    proc = bench_cli("leaderboard", "--suite", str(ROOT / "suites" / "demo.yaml"),
+                     "--results", str(tmp_path / "r"), "--out", str(tmp_path / "lb.html"))
     assert_bad_input(proc, "no finished runs of suite 'demo'")

@@ -68,5 +68,5 @@ def test_unknown_model_name_suggests(tmp_path):
 
 def test_duplicate_model_names_rejected(tmp_path):
     path = write(tmp_path, "models:\n  - {name: a, path: x}\n  - {name: a, path: y}\n")
-    with pytest.raises(BenchError, match="repeated: a"):
+    with pytest.raises(BenchError, match=r"f\.yaml:3: model name 'a' is used twice \(lines 2 and 3\)"):
         load_models(path)

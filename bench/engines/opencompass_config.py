@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.config import ModelSpec
 from bench.errors import BenchError
-from bench.tasks.loaders import iter_jsonl
+from bench.files import iter_jsonl
 
 VENV_ENV = "BENCH_OC_VENV"
 REPO = Path(__file__).resolve().parents[2]

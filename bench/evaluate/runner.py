@@ -8,6 +8,7 @@ samples. Nothing already known is computed again; a killed run loses at most one
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from bench.backends.base import Backend
 from bench.config import ModelSpec, SuiteSpec
 from bench.engines import EngineTask
+from bench.errors import Interrupted
 from bench.evaluate.manifest import cache_key, environment
 from bench.metrics.stats import accuracy, suite_average
 from bench.store import SCHEMA_VERSION, Store
@@ -39,6 +41,7 @@ class TaskResult:
     task: str
     metrics: dict
     timings: dict
+    rows: dict | None = None  # RowLog.summary(): rows kept, bad (skipped) and dropped
 
 
 @dataclass
@@ -135,7 +138,8 @@ def evaluate_task(
         **{k: after.get(k, 0) - before.get(k, 0) for k in ("tokens_pushed", "tokens_naive", "forward_calls")},
     }
     store.finish_task(run_id, task.key, task.fingerprint, task.signature, metrics, timings)
-    return TaskResult(task.key, metrics, timings | {"scores": scores})
+    rows = task.rows.summary() if task.rows else None
+    return TaskResult(task.key, metrics, timings | {"scores": scores}, rows)
 
 
 def evaluate_engine_task(
@@ -177,7 +181,8 @@ def task_manifest(task: Task | EngineTask, spec: ModelSpec) -> dict:
     if isinstance(task, Task):
         return {"fingerprint": task.fingerprint, "data_sha256": task.data_sha256,
                 "signature": task.signature, "mode": task.mode, "n": len(task.samples),
-                "decoding": decoding_of(spec, task)}
+                "decoding": decoding_of(spec, task),
+                **({"rows": task.rows.summary()} if task.rows else {})}
     return {"fingerprint": task.fingerprint, "signature": task.signature, "mode": task.mode,
             "engine": task.engine_version, **task.meta}
 
@@ -192,6 +197,7 @@ def run_model(
         "suite": suite.model_dump(),
         "model": spec.model_dump(),
         "model_fingerprint": backend.fingerprint,
+        "trust_remote_code": spec.trust_remote_code,
         "tasks": {t.key: task_manifest(t, spec) for t in tasks},
         "data_dir": data_dir,
         "seed": suite.seed,
@@ -205,6 +211,14 @@ def run_model(
         for task in tasks:
             evaluate = evaluate_task if isinstance(task, Task) else evaluate_engine_task
             result.tasks.append(evaluate(backend, spec, task, store, run_id, reporter, suite.seed))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        store.finish_run(run_id, status="interrupted")
+        total = sum(len(t.samples) for t in tasks if isinstance(t, Task))
+        of = f" of {total}" if total and all(isinstance(t, Task) for t in tasks) else ""
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), (
+            f"model '{spec.name}' on suite '{suite.name}': {store.count_items(run_id)}{of} samples "
+            f"are kept in {store.path} (run {run_id}, stored as interrupted); rerun the same "
+            "command to resume")) from None
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise

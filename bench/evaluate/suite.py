@@ -3,9 +3,11 @@ data dir, every task file) before any model is loaded, so a typo costs seconds, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,11 +16,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.config import load_models, load_suite
+from bench.config import ModelSpec, SuiteSpec, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
+from bench.errors import BenchError
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.store import Store
-from bench.tasks import download, load_task
+from bench.tasks import download, get_spec, load_task
 from bench.tasks.base import Task
 from bench.tasks.loaders import resolve_data_dir
 
@@ -52,29 +55,69 @@ def load_tasks(suite_path: Path, data_dir: Path | None, limit: int | None):
     root = resolve_data_dir(data_dir, suite.data_dir, fetch=lambda: download.ensure(
         [e.name for e in entries], sorted({e.split for e in entries})))
     tasks: list[Task | EngineTask] = []
-    for entry in entries:
+    for i, entry in enumerate(entries):
+        entry = entry.model_copy(update={"limit": limit or entry.limit})
         if entry.engine != "bench":
-            tasks.append(build_engine_task(entry.model_copy(update={"limit": limit or entry.limit}), root))
-        else:
-            tasks.append(load_task(entry.name, entry.split, entry.mode, root, limit=limit or entry.limit))
+            try:
+                tasks.append(build_engine_task(entry, root))
+            except BenchError as exc:
+                raise BenchError(f"{suite.where_task(i)}: {exc}") from None
+            continue
+        try:
+            get_spec(entry.name)
+        except BenchError as exc:
+            raise BenchError(f"{suite.where_task(i)}: {exc}") from None
+        tasks.append(load_task(entry.name, entry.split, entry.mode, root, entry.limit,
+                               suite.max_bad_fraction, suite.max_row_bytes))
     return suite, root, tasks
 
 
-def run_suite(
-    suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
-    limit: int | None, store: Store, console: Console | None = None,
-) -> list[ModelRun]:
+@dataclass
+class Plan:
+    """Everything `bench run` needs, checked: nothing here has loaded a model or opened the store."""
+
+    suite: SuiteSpec
+    data_dir: Path
+    tasks: list[Task | EngineTask]
+    models: list[ModelSpec]
+
+
+def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
+             limit: int | None, trust_remote_code: bool = False, console: Console | None = None) -> Plan:
+    """Check all input (configs, data dir, every task file, model paths, the remote-code opt-in)
+    before anything loads, so a mistake costs seconds and leaves nothing behind."""
+    suite, root, tasks = load_tasks(suite_path, data_dir, limit)
+    specs = load_models(models_path).select(names, trust_remote_code)
+    if console:
+        for task in tasks:
+            for line in task.rows.lines() if getattr(task, "rows", None) else []:
+                console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+        for spec in specs:
+            if spec.trust_remote_code:
+                console.print(f"[yellow]warning:[/] model '{escape(spec.name)}' runs the Python code "
+                              f"in {escape(spec.path)} (trust_remote_code, opted in)", soft_wrap=True)
+    return Plan(suite, root, tasks, specs)
+
+
+def execute(plan: Plan, store: Store, console: Console | None = None) -> list[ModelRun]:
     from bench.backends import get_backend
 
-    suite, root, tasks = load_tasks(suite_path, data_dir, limit)
-    specs = load_models(models_path).select(names)
     runs = []
-    for spec in specs:
+    for spec in plan.models:
         backend = get_backend(spec)
         reporter = RichReporter(console) if console else Reporter()
         try:
-            runs.append(run_model(spec, backend, suite, tasks, store, reporter, str(root)))
+            runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
+                                  str(plan.data_dir)))
         finally:
             if console:
                 reporter.close()
     return runs
+
+
+def run_suite(
+    suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
+    limit: int | None, store: Store, console: Console | None = None, trust_remote_code: bool = False,
+) -> list[ModelRun]:
+    return execute(plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code,
+                            console), store, console)

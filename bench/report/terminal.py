@@ -17,6 +17,13 @@ def pct(metric: dict | None) -> str:
             f"{100 * metric['ci_high']:.1f}] n={metric['n']}")
 
 
+def skipped_rows(rows: dict) -> str:
+    """'1 bad, 2 dropped of 163 read' for a task's RowLog summary."""
+    parts = [f"{rows['bad']} bad"] if rows["bad"] else []
+    parts += [f"{rows['dropped']} dropped"] if rows["dropped"] else []
+    return f"{', '.join(parts)} of {rows['read']} read"
+
+
 def print_runs(console: Console, runs) -> None:
     """One row per task, one column per model: fits a terminal whatever the suite's size."""
     if not runs:
@@ -27,8 +34,13 @@ def print_runs(console: Console, runs) -> None:
     for run in runs:
         table.add_column(run.model, justify="right")
     by_model = [{t.task: t for t in run.tasks} for run in runs]
+    rows = {t.task: t.rows for run in runs for t in run.tasks if t.rows}
+    skipped = {k: skipped_rows(r) for k, r in rows.items() if r["bad"] or r["dropped"]}
+    if skipped:
+        table.add_column("rows skipped", style="yellow")
     for key in keys:
-        table.add_row(key, *(pct(m[key].metrics["accuracy"]) if key in m else "—" for m in by_model))
+        table.add_row(key, *(pct(m[key].metrics["accuracy"]) if key in m else "—" for m in by_model),
+                      *([skipped.get(key, "")] if skipped else []))
     table.add_section()
     table.add_row("average", *(pct(run.average) for run in runs), style="bold")
 

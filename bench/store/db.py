@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.errors import BenchError
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -78,9 +80,19 @@ class Store:
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
             elif int(row[0]) != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path}: schema version {row[0]}, this bench reads {SCHEMA_VERSION}"
-                )
+                raise BenchError(  # inside the transaction: rolled back, nothing written
+                    f"{self.path}: written with store schema version {row[0]}, this bench reads "
+                    f"version {SCHEMA_VERSION}; run the bench version that wrote it, or point "
+                    "--results (BENCH_RESULTS_DIR) at another folder (migrations come later)")
+
+    @classmethod
+    def existing(cls, path: str | Path) -> Store:
+        """Open a store that must already hold results (reports read; they never create one)."""
+        path = Path(path)
+        if not path.is_file():
+            raise BenchError(f"no results at {path}; run `bench run` first (or point --results at "
+                             "the folder that holds bench.sqlite)")
+        return cls(path)
 
     @contextmanager
     def _tx(self):
@@ -199,6 +211,10 @@ class Store:
             (run_id, task),
         )
         return [json.loads(r) for (r,) in rows]
+
+    def count_items(self, run_id: str) -> int:
+        """Samples answered in one run so far (computed or from the cache)."""
+        return self._db.execute("SELECT COUNT(*) FROM run_items WHERE run_id=?", (run_id,)).fetchone()[0]
 
     def count(self, table: str) -> int:
         assert table in {"records", "runs", "run_items", "run_tasks"}

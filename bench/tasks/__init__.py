@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.errors import BenchError, suggest
+from bench.files import MAX_ROW_BYTES
+from bench.rows import MAX_BAD_FRACTION, check
 from bench.tasks.base import Mode, Task
 from bench.tasks.clue import SPECS as CLUE_SPECS
 from bench.tasks.fewclue import SPECS as FEWCLUE_SPECS
@@ -27,8 +29,12 @@ def get_spec(name: str) -> TaskSpec:
         raise BenchError(f"unknown task '{name}'{suggest(name, TASKS)}") from None
 
 
-def load_task(name: str, split: str, mode: Mode, data_dir: Path, limit: int | None = None) -> Task:
-    return build_task(get_spec(name), Path(data_dir), split, mode, limit=limit)
+def load_task(name: str, split: str, mode: Mode, data_dir: Path, limit: int | None = None,
+              max_bad_fraction: float = MAX_BAD_FRACTION, max_row_bytes: int = MAX_ROW_BYTES) -> Task:
+    """A task with its samples; exit 2 (bench/rows.py) when bad rows pass `max_bad_fraction`."""
+    task = build_task(get_spec(name), Path(data_dir), split, mode, limit, max_row_bytes)
+    check(task.rows, max_bad_fraction)
+    return task
 
 
 __all__ = ["CLUE_TASKS", "FEWCLUE_TASKS", "TASKS", "TaskSpec", "get_spec", "load_task"]

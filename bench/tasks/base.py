@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bench.rows import RowLog
+
 Role = Literal["HUMAN", "BOT", "SYSTEM"]
 Mode = Literal["gen", "ppl"]
 
@@ -61,6 +63,7 @@ class Task:
     data_sha256: str
     metric: str = "accuracy"
     meta: dict = field(default_factory=dict)
+    rows: RowLog | None = None  # what reading the data kept, skipped as bad, and dropped
 
     @property
     def key(self) -> str:

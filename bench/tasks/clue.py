@@ -46,6 +46,7 @@ OCNLI = TaskSpec(
                    "neutral": (("HUMAN", _OCNLI_Q), ("BOT", "无关"))},
     gold=lambda r: r["label"], prepare_gen=_blank, prepare_ppl=dict,
     skip=lambda r: r.get("label") == "-",
+    skip_reason="label '-' (no annotator majority; OpenCompass drops these)",
     source="opencompass 0.5.4 CLUE_ocnli_gen_c4cb6c + CLUE_ocnli_ppl_fdc6de",
 )
 

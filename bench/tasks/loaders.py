@@ -1,12 +1,12 @@
-"""Read FewCLUE/CLUE files as they really are: JSON Lines with CRLF endings, U+2028 inside
-strings (so never `str.splitlines()`), a missing trailing newline; C3 as one JSON array."""
+"""Where task data lives (a data dir, the bundled demo set, or GitHub) and file checksums. The
+files themselves are read by bench/files.py: JSON Lines with CRLF endings, U+2028 inside strings,
+a missing trailing newline; C3 as one JSON array."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -51,37 +51,3 @@ def file_sha256(path: Path) -> str:
                 digest.update(block)
         _FILE_HASHES[key] = digest.hexdigest()
     return _FILE_HASHES[key]
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, record) per non-blank line. Splits on '\\n' only (U+2028 stays inside
-    strings), drops a trailing '\\r' (CRLF files), tolerates a missing final newline."""
-    if not path.is_file():
-        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{path}: not UTF-8 (byte {exc.start}); re-save the file as UTF-8") from None
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchError(
-                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "fix or remove that line"
-            ) from None
-        if not isinstance(record, dict):
-            raise BenchError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        yield lineno, record
-
-
-def read_json(path: Path):
-    if not path.is_file():
-        raise BenchError(f"data file '{path}' not found; check the data dir and the task's split")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
 
 from bench.errors import BenchError, suggest
+from bench.files import MAX_ROW_BYTES, iter_jsonl, read_json
+from bench.rows import RowLog
 from bench.tasks.base import Message, Mode, Prompt, Role, Sample, Task
-from bench.tasks.loaders import file_sha256, iter_jsonl, read_json
+from bench.tasks.loaders import file_sha256
 
 Turn = tuple[Role, str]
 # a str template is a bare string prompt in OpenCompass (no roles); a tuple is a PromptList "round"
@@ -55,6 +58,7 @@ class TaskSpec:
     version: str = "1"
     reader: Literal["jsonl", "c3"] = "jsonl"
     skip: Callable[[dict], bool] | None = None  # records the OpenCompass loader drops
+    skip_reason: str = "dropped as the OpenCompass loader does"
     source: str = ""  # the OpenCompass configs reproduced, or "bench-defined"
 
     def __post_init__(self) -> None:
@@ -118,29 +122,34 @@ def oc_form(template: Template, prompt: Prompt) -> str | list[dict]:
 # ---- reading records --------------------------------------------------------------------------
 
 
-def iter_c3(path: Path) -> Iterator[tuple[str, str, dict]]:
+def iter_c3(path: Path, rows: RowLog) -> Iterator[tuple[str, str, dict]]:
     """C3 files are one JSON array of [paragraphs, questions, doc id]: one record per question."""
     data = read_json(path)
     if not isinstance(data, list):
         raise BenchError(f"{path}: expected a JSON array of C3 documents")
     for d, doc in enumerate(data):
         if not (isinstance(doc, list) and len(doc) >= 2 and isinstance(doc[1], list)):
-            raise BenchError(f"{path}: document {d}: expected [paragraphs, questions, id]")
+            rows.bad(f"{path}: document {d}", "expected [paragraphs, questions, id]")
+            continue
         for q, question in enumerate(doc[1]):
+            where = f"{path}: document {d} question {q}"
             if not isinstance(question, dict):
-                raise BenchError(f"{path}: document {d} question {q}: expected an object")
+                rows.bad(where, "expected an object")
+                continue
             record = {"context": doc[0], **question, "doc_id": doc[2] if len(doc) > 2 else None}
-            yield f"{path.stem}#{d}.{q}", f"{path}: document {d} question {q}", record
+            yield f"{path.stem}#{d}.{q}", where, record
 
 
-def iter_records(spec: TaskSpec, paths: list[Path]) -> Iterator[tuple[str, str, dict]]:
-    """(sample id, location for errors, raw record) over a split's files, in file order."""
+def iter_records(spec: TaskSpec, paths: list[Path], rows: RowLog, max_row_bytes: int
+                 ) -> Iterator[tuple[str, str, dict]]:
+    """(sample id, location for messages, raw record) over a split's files, in file order; bad
+    rows go to `rows`."""
     for path in paths:
         if spec.reader == "c3":
-            yield from iter_c3(path)
+            yield from iter_c3(path, rows)
             continue
         prefix = f"{path.stem}:" if len(paths) > 1 else ""
-        for lineno, record in iter_jsonl(path):
+        for lineno, record in iter_jsonl(path, rows, max_row_bytes):
             yield f"{prefix}L{lineno}", f"{path}:{lineno}", record
 
 
@@ -168,61 +177,87 @@ def split_paths(spec: TaskSpec, data_dir: Path, split: str) -> list[Path]:
     return paths
 
 
-def _gold_label(spec: TaskSpec, record: dict, where: str) -> str:
+class BadRow(Exception):
+    """One record the task cannot use; the reason goes to the row log."""
+
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _placeholders(template: Template) -> set[str]:
+    texts = [template] if isinstance(template, str) else [text for _, text in template]
+    return {name for text in texts for name in _FIELD.findall(text)}
+
+
+def _gold_label(spec: TaskSpec, record: dict) -> str:
     try:
         label = str(spec.gold(record))
     except (KeyError, ValueError, IndexError, TypeError) as exc:
-        raise BenchError(
-            f"{where}: task '{spec.name}': no usable gold label ({type(exc).__name__}: {exc}); "
-            f"allowed labels: {', '.join(spec.labels)}"
-        ) from None
+        raise BadRow(f"no usable gold label ({type(exc).__name__}: {exc}); "
+                     f"allowed labels: {', '.join(spec.labels)}") from None
     if label not in spec.labels:
-        raise BenchError(
-            f"{where}: task '{spec.name}': gold label '{label}' is not one of the allowed labels: "
-            f"{', '.join(spec.labels)}"
-        )
+        raise BadRow(f"gold label '{label}' is not one of the allowed labels: {', '.join(spec.labels)}")
     return label
 
 
-def _render(spec: TaskSpec, mode: Mode, record: dict, where: str) -> tuple[Prompt, tuple[Prompt, ...]]:
+def _fields(prepare: Callable[[dict], Fields], record: dict, templates: list[Template]) -> Fields:
+    """The loader's row, refusing one that leaves a `{field}` of the prompt unfilled (OpenCompass
+    would score the literal placeholder) or fills it with null."""
     try:
-        if mode == "gen":
-            fields = spec.prepare_gen(record)
-            return to_prompt(render_oc(spec.gen_template, fields)), ()
-        fields = spec.prepare_ppl(record)
+        fields = prepare(record)
     except (KeyError, ValueError, IndexError, TypeError) as exc:
-        raise BenchError(
-            f"{where}: task '{spec.name}': record lacks what the prompt needs "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+        raise BadRow(f"record lacks what the prompt needs ({type(exc).__name__}: {exc})") from None
+    needed = set().union(*map(_placeholders, templates))
+    missing = sorted(n for n in needed if n not in fields)
+    if missing:
+        raise BadRow(f"missing field {', '.join(repr(m) for m in missing)}")
+    null = sorted(n for n in needed if fields[n] is None)
+    if null:
+        raise BadRow(f"field {', '.join(repr(m) for m in null)} is null")
+    return fields
+
+
+def _render(spec: TaskSpec, mode: Mode, record: dict) -> tuple[Prompt, tuple[Prompt, ...]]:
+    if mode == "gen":
+        fields = _fields(spec.prepare_gen, record, [spec.gen_template])
+        return to_prompt(render_oc(spec.gen_template, fields)), ()
+    fields = _fields(spec.prepare_ppl, record, list(spec.ppl_templates.values()))
     cands = tuple(to_prompt(render_oc(spec.ppl_templates[lb], fields)) for lb in spec.candidates("ppl"))
     first = cands[0]
     shown = first[:-1] if len(first) > 1 and first[-1].role == "BOT" else first
     return shown, cands
 
 
-def build_task(spec: TaskSpec, data_dir: Path, split: str, mode: Mode, limit: int | None = None) -> Task:
+def build_task(spec: TaskSpec, data_dir: Path, split: str, mode: Mode, limit: int | None = None,
+               max_row_bytes: int = MAX_ROW_BYTES) -> Task:
     """Load one split of a task in one mode. Sample ids are "L<line>" (C3: "<file>#<doc>.<q>").
-
-    In ppl mode `gen_prompt` is only for display: the first candidate without its answer turn.
+    Bad records are skipped and counted in `task.rows` (bench/rows.py); the caller applies the
+    policy. In ppl mode `gen_prompt` is only for display: the first candidate without its answer.
     """
     if mode not in ("gen", "ppl"):
         raise BenchError(f"unknown mode '{mode}'{suggest(str(mode), ['gen', 'ppl'])}")
     paths = split_paths(spec, data_dir, split)
     order = spec.candidates(mode)
     letters = tuple(spec.letter(lb) for lb in order)
+    rows = RowLog(", ".join(str(p) for p in paths))
     samples: list[Sample] = []
-    for sid, where, record in iter_records(spec, paths):
-        if limit is not None and len(samples) >= limit:
-            break
+    for sid, where, record in iter_records(spec, paths, rows, max_row_bytes):
         if spec.skip is not None and spec.skip(record):
+            rows.drop(spec.skip_reason)
             continue
-        label = _gold_label(spec, record, where)
-        gen_prompt, ppl_prompts = _render(spec, mode, record, where)
+        try:
+            label = _gold_label(spec, record)
+            gen_prompt, ppl_prompts = _render(spec, mode, record)
+        except BadRow as exc:
+            rows.bad(where, f"task '{spec.name}': {exc}")
+            continue
+        rows.kept += 1
         samples.append(Sample(
             id=sid, doc=record, target=order.index(label), gen_prompt=gen_prompt,
             ppl_prompts=ppl_prompts, letters=letters,
         ))
+        if limit is not None and len(samples) >= limit:
+            break
     return Task(
         name=spec.name, split=split, mode=mode, samples=samples,
         spec_fingerprint=spec.fingerprint, data_sha256=data_digest(paths), metric=spec.metric,
@@ -231,4 +266,5 @@ def build_task(spec: TaskSpec, data_dir: Path, split: str, mode: Mode, limit: in
             "labels": list(order), "letters": list(letters), "files": list(spec.files[split]),
             "version": spec.version, "source": spec.source,
         },
+        rows=rows,
     )
