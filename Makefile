@@ -21,12 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/bench demo
 
-# The browser tests need Debian's chromium; install it when we can (root + apt), else they skip
+# The browser tests need Debian's chromium and a Chinese font (the CJK test checks that Chinese is
+# drawn with a real CJK face); install what is missing when we can (root + apt), else they skip
 # locally (and fail under CI=true).
 browser:
-	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
-	  echo "warning: /usr/bin/chromium missing; browser tests will skip"; }
+	@missing=""; test -x /usr/bin/chromium || missing=" chromium"; \
+	fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei" || missing="$$missing fonts-wqy-microhei"; \
+	test -z "$$missing" || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null) || \
+	  echo "warning: could not install$$missing (needs root and apt-get); browser tests will skip"; }
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

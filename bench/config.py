@@ -196,28 +196,32 @@ def _entry_label(data, loc: tuple) -> str:
 
 def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -> list[str]:
     errors = exc.errors()
-    # an unknown key beside a missing required one is most likely that key misspelt: say so once
-    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
-    explained: set[tuple] = set()
-    messages = []
+    # an unknown key beside a missing required one is most likely that key misspelt: say it once
+    missing = [tuple(e["loc"]) for e in errors if e["type"] == "missing"]
+    guesses: dict[tuple, str] = {}
     for err in errors:
         loc = tuple(err["loc"])
-        if err["type"] == "missing" and loc in explained:
-            continue
-        key = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            siblings = sorted(m[-1] for m in missing if m[:-1] == loc[:-1] and m not in explained)
+            siblings = [m[-1] for m in missing if m[:-1] == loc[:-1] and m[-1] not in guesses.values()]
             close = difflib.get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.3)
             guess = close[0] if close else (siblings[0] if len(siblings) == 1 else None)
             if guess is not None:
-                explained.add((*loc[:-1], guess))
-                msg = f"unknown key '{loc[-1]}' (did you mean '{guess}'? it is required and missing)"
-            else:
-                msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(model, loc[:-1]))}"
+                guesses[loc] = guess
+    explained = {(*loc[:-1], guess) for loc, guess in guesses.items()}
+    messages = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if loc in explained:
+            continue
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if loc in guesses:
+            msg = f"unknown key '{loc[-1]}' (did you mean '{guesses[loc]}'? it is required and missing)"
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(model, loc[:-1]))}"
         else:
             msg = err["msg"]
         messages.append(f"{source.where(*loc)}: {_entry_label(data, loc)}{key}: {msg}")
-    return [m for m in messages if m]
+    return messages
 
 
 def _validate(model: type[Strict], path: Path, empty: str, items: str):

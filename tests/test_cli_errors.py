@@ -68,7 +68,7 @@ def test_models_command_flags_missing_path(tmp_path, models_file):
     assert ok.returncode == 0 and "tiny" in ok.stdout
     bad = write_models(tmp_path / "bad.yaml", ghost=tmp_path / "no-such-model")
     proc = bench_cli("models", "--models", str(bad))
-    assert proc.returncode == 2 and "path not found" in proc.stdout
+    assert proc.returncode == 2 and "does not exist" in proc.stdout
 
 
 def test_leaderboard_without_results_is_bad_input_and_creates_nothing(tmp_path):

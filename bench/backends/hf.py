@@ -28,6 +28,7 @@ from bench.backends.greedy import GreedyDecoding
 from bench.backends.prefix import Batch, plan_batches, plan_item
 from bench.config import ModelSpec
 from bench.errors import BenchError
+from bench.files import read_text
 from bench.tasks.base import Prompt
 
 BACKEND_VERSION = "hf/2"  # 2: inputs cut to max_seq_len from the left, as OpenCompass
@@ -54,7 +55,7 @@ def _dtype(name: str, device: torch.device, config) -> torch.dtype:
 
 def _read_template(value: str) -> str:
     path = Path(value).expanduser()
-    return path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
+    return read_text(path, "chat_template file") if len(value) < 4096 and path.is_file() else value
 
 
 def _generation_config(src: str, config, kw: dict):

@@ -18,7 +18,7 @@ from rich.progress import (
 
 from bench.config import ModelSpec, SuiteSpec, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
-from bench.errors import BenchError
+from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.store import Store
 from bench.tasks import download, get_spec, load_task
@@ -104,7 +104,11 @@ def execute(plan: Plan, store: Store, console: Console | None = None) -> list[Mo
 
     runs = []
     for spec in plan.models:
-        backend = get_backend(spec)
+        try:
+            backend = get_backend(spec)
+        except Interrupted as exc:
+            raise Interrupted(exc.signum, f"while loading model '{spec.name}'; the {len(runs)} "
+                              f"finished model runs are kept in {store.path}") from None
         reporter = RichReporter(console) if console else Reporter()
         try:
             runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,

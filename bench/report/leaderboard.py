@@ -10,10 +10,20 @@ from bench.metrics.stats import suite_average
 from bench.store import Store
 
 EXAMPLES_PER_TASK = 6
+MAX_TEXT_CHARS = 2000  # per example text; a record's input or prediction can be megabytes
+EXAMPLE_TEXTS = ("input", "target", "prediction", "answer")
+
+
+def _clip(text) -> tuple[str, int]:
+    """The first MAX_TEXT_CHARS characters and the full length (the page states both)."""
+    text = "" if text is None else str(text)
+    return text[:MAX_TEXT_CHARS], len(text)
 
 
 def _pick_examples(per_model: dict[str, list[dict]]) -> list[dict]:
-    """Samples where models disagree first (they show what differs), then the rest, in order."""
+    """Samples where models disagree first (they show what differs), then the rest, in order.
+    Each text is cut to MAX_TEXT_CHARS, with its full length in `<field>_chars`, so neither the
+    examples table nor the page's embedded JSON grows with a runaway input or prediction."""
     if not per_model:
         return []
     by_id: dict[str, dict[str, dict]] = {}
@@ -25,10 +35,11 @@ def _pick_examples(per_model: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for sid in ids[:EXAMPLES_PER_TASK]:
         for model, r in by_id[sid].items():
-            rows.append({
-                "model": model, "sample_id": sid, "input": r["input"], "target": r["target"],
-                "prediction": r["prediction"], "answer": r["answer"], "correct": r["score"] == 1.0,
-            })
+            row = {"model": model, "sample_id": sid}
+            for field in EXAMPLE_TEXTS:
+                row[field], row[f"{field}_chars"] = _clip(r.get(field))
+            row["correct"] = r["score"] == 1.0
+            rows.append(row)
     return rows
 
 
@@ -49,10 +60,13 @@ def leaderboard_data(store: Store, suite: str) -> dict:
                 name, split = key.split(":", 1)[1], str(info.get("split", ""))
             else:  # a native task, "<name>-<split>"
                 name, split = key.rsplit("-", 1)[0], key.rsplit("-", 1)[-1]
-            tasks.setdefault(key, {
+            task = tasks.setdefault(key, {
                 "key": key, "name": name, "split": split,
                 "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
+                "rows": None,
             })
+            if task["rows"] is None and info.get("rows"):  # read/kept/bad/dropped of its data
+                task["rows"] = info["rows"]
             scores[key] = row["metrics"]["accuracy"]
             wall += row["timings"]["wall_s"]
             pushed += row["timings"]["tokens_pushed"]
@@ -66,6 +80,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "device": backend.get("device", ""), "wall_s": wall, "tokens_pushed": pushed,
             "tokens_per_s": pushed / wall if wall > 0 and pushed else None,
             "run_id": run["run_id"], "scores": scores,
+            "trust_remote_code": bool(manifest.get("trust_remote_code")),
             "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
         })
     models.sort(key=lambda m: -(m["average"]["value"] or 0))

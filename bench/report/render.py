@@ -18,9 +18,12 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from bench.report.leaderboard import EXAMPLE_TEXTS
+
 TEMPLATES = Path(__file__).parent / "templates"
 COLLAPSE_CHARS = 400  # inputs/predictions longer than this (or with many lines) fold into <details>
 COLLAPSE_LINES = 12
+BAD_ROWS_SHOWN = 20  # a task's bad data rows listed on the page; the count says how many in all
 
 
 @lru_cache(maxsize=1)
@@ -153,6 +156,36 @@ def _text(x) -> str:
     return "" if x is None else str(x)
 
 
+def _full_length(example: dict, field: str) -> int:
+    """The text's length before `leaderboard_data` cut it (`<field>_chars`), else its length."""
+    shown = len(_text(example.get(field)))
+    full = example.get(f"{field}_chars")
+    return max(int(full), shown) if _finite(full) else shown
+
+
+def _count(x) -> int:
+    return int(x) if _finite(x) and x > 0 else 0
+
+
+def _rows_view(rows) -> dict | None:
+    """What happened to a task's data rows: read, kept (scored), bad (skipped: broken rows) and
+    dropped (by rule, with reasons). None when the run did not record it (engines, old runs)."""
+    if not isinstance(rows, dict) or not rows:
+        return None
+    reasons = rows.get("dropped_reasons") or {}
+    bad_rows = [b for b in rows.get("bad_rows") or [] if isinstance(b, dict)]
+    bad = max(_count(rows.get("bad")), len(bad_rows))
+    return {
+        "read": rows.get("read") if _finite(rows.get("read")) else None,
+        "kept": rows.get("kept") if _finite(rows.get("kept")) else None,
+        "bad": bad, "dropped": _count(rows.get("dropped")),
+        "dropped_reasons": [(_text(k), v) for k, v in reasons.items()]
+        if isinstance(reasons, dict) else [],
+        "bad_rows": [{"where": _text(b.get("where")), "reason": _text(b.get("reason"))}
+                     for b in bad_rows[:BAD_ROWS_SHOWN]],
+    }
+
+
 def _view(data: dict) -> dict:
     tasks = list(data.get("tasks") or [])
     models = list(data.get("models") or [])
@@ -174,6 +207,7 @@ def _view(data: dict) -> dict:
             "fingerprint": _text(m.get("fingerprint")), "dtype": _text(m.get("dtype")),
             "device": _text(m.get("device")), "run_id": _text(m.get("run_id")),
             "params": m.get("params"), "tokens_pushed": m.get("tokens_pushed"),
+            "trust_remote_code": bool(m.get("trust_remote_code")),
             "average": averages[i], "scores": [per_task[k][i] for k in keys],
             "speed": speed[i], "wall": wall[i],
         })
@@ -182,12 +216,13 @@ def _view(data: dict) -> dict:
     sections = []
     for t in tasks:
         ex = [{"model": _text(e.get("model")), "sample_id": _text(e.get("sample_id")),
-               "input": _text(e.get("input")), "target": _text(e.get("target")),
-               "answer": _text(e.get("answer")), "prediction": _text(e.get("prediction")),
+               **{f: _text(e.get(f)) for f in EXAMPLE_TEXTS},
+               **{f"{f}_chars": _full_length(e, f) for f in EXAMPLE_TEXTS},
                "correct": e.get("correct")} for e in examples.get(t["key"]) or []]
         sections.append({"key": _text(t["key"]), "name": _text(t.get("name", t["key"])),
                          "split": _text(t.get("split")), "mode": _text(t.get("mode")),
-                         "signature": _text(t.get("signature")), "n": t.get("n"), "examples": ex})
+                         "signature": _text(t.get("signature")), "n": t.get("n"), "examples": ex,
+                         "rows": _rows_view(t.get("rows"))})
 
     return {
         "title": _text(data.get("title") or "bench leaderboard"),

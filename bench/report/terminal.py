@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bench.config import ModelsFile
+from bench.config import TRUST_ENV, ModelsFile, looks_local, path_problems
 
 
 def pct(metric: dict | None) -> str:
@@ -56,25 +58,37 @@ def print_runs(console: Console, runs) -> None:
     console.print(f"model calls this run: {sum(r.model_calls for r in runs)}")
 
 
+def _remote_code(spec) -> str:
+    """How a model stands with code from its own folder ('' when it has none and asks for none)."""
+    config = Path(spec.path).expanduser() / "config.json"
+    try:
+        has_code = "auto_map" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        has_code = False
+    if spec.trust_remote_code:
+        return ("trust_remote_code is set: it runs Python code from the model's folder; `bench run` "
+                f"needs --trust-remote-code (or {TRUST_ENV}=1) as well")
+    return ("its folder holds remote code, which is not run (trust_remote_code is off)"
+            if has_code else "")
+
+
 def print_models(console: Console, models: ModelsFile) -> bool:
     """One row per model; a local path that does not exist is flagged. True when all are usable."""
     table = Table(title="models")
     for col in ("name", "backend", "path", "revision", "template", "adapter", "status"):
         table.add_column(col)
-    failures = []
+    failures, notes = [], []
     for m in models.models:
-        problems = []
-        local = m.path.startswith((".", "/", "~")) or Path(m.path).exists()
-        if local and not Path(m.path).expanduser().exists():
-            problems.append("path not found")
-        if m.adapter and not Path(m.adapter).expanduser().exists():
-            problems.append("adapter not found")
-        failures += [f"model '{m.name}': {p} ({m.adapter if 'adapter' in p else m.path})"
-                     for p in problems]
-        status = ", ".join(problems) or ("local" if local else "Hub id")
+        problems = path_problems(m)
+        failures += [f"{models.where_name(m.name)}: model '{m.name}': {p}" for p in problems]
+        code = _remote_code(m) if not problems else ""
+        notes += [f"{models.where_name(m.name)}: model '{m.name}': {code}"] if code else []
+        status = "not found" if problems else ("local" if looks_local(m.path) else "Hub id")
+        status += " · remote code" if code else ""
+        color = "red" if problems else "yellow" if code else "green"
         table.add_row(m.name, m.backend, m.path, m.revision or "", m.template, m.adapter or "",
-                      f"[red]{status}[/]" if problems else f"[green]{status}[/]")
+                      f"[{color}]{escape(status)}[/]")
     console.print(table)
-    for line in failures:
+    for line in failures + notes:
         console.print(line, soft_wrap=True, markup=False)
     return not failures
