@@ -18,7 +18,7 @@ from bench.errors import BenchError, Interrupted
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Score, compare and report language models on FewCLUE/CLUE.")
 console = Console(stderr=True, soft_wrap=True)  # messages are grepped: never wrap them
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 10_000)  # piped: tables never cut text
 
 RESULTS_ENV = "BENCH_RESULTS_DIR"
 SuiteOpt = Annotated[Path, typer.Option("--suite", "-s", help="suite YAML (suites/*.yaml)")]
@@ -26,6 +26,10 @@ ModelsOpt = Annotated[Path, typer.Option("--models", "-m", help="models YAML")]
 ResultsOpt = Annotated[
     Optional[Path], typer.Option("--results", help=f"results dir (env {RESULTS_ENV}; default results/)")
 ]
+
+
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="show library warnings and progress bars here instead of results/logs/")]
 
 
 def _store_path(results: Path | None) -> Path:
@@ -52,13 +56,14 @@ def run(
         "--trust-remote-code", envvar=TRUST_ENV,
         help="allow models.yaml entries with trust_remote_code: true to run their folder's Python "
              f"code (env {TRUST_ENV}=1)")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Score models on a suite; everything already known comes from the cache."""
-    from bench.evaluate.suite import execute, plan_run
+    from bench.evaluate.suite import run_suite
     from bench.report.terminal import print_runs
 
-    plan = plan_run(suite, models, model, data_dir, limit, trust_remote_code, console)
-    print_runs(out, execute(plan, _store(results), console))
+    print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
+                              console, trust_remote_code, verbose))
 
 
 @app.command()
@@ -107,11 +112,12 @@ def demo(
     data_dir: Annotated[Optional[Path], typer.Option(help="real FewCLUE root (env BENCH_DATA_DIR)")] = None,
     results: ResultsOpt = None,
     out_path: Annotated[Path, typer.Option("--out")] = Path("reports/leaderboard.html"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Offline default: build two tiny local models, score them on FewCLUE, write the leaderboard."""
     from bench.demo import run_demo
 
-    run_demo(data_dir, _store(results), out_path, console, out)
+    run_demo(data_dir, _store(results), out_path, console, out, verbose)
 
 
 def _on_signal(signum, _frame) -> None:

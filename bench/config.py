@@ -107,6 +107,12 @@ class TaskEntry(Strict):
     num_fewshot: int | None = Field(None, ge=0, description="lm-eval: few-shot examples")
 
 
+class PplCompat(Strict):
+    opencompass_batch_size: int = Field(ge=1, description=(
+        "reproduce OpenCompass's ppl values at this batch size (its HF configs use 8): left "
+        "padding is counted, so a value depends on its batch neighbours"))
+
+
 class SuiteSpec(Strict):
     name: str
     mode: Literal["gen", "ppl"] = "gen"
@@ -119,6 +125,8 @@ class SuiteSpec(Strict):
         "(each reported by file and line) before the run stops with exit 2")
     max_row_bytes: int = Field(MAX_ROW_BYTES, ge=1024, description="longest data row accepted; "
                                "a longer one is a bad row")
+    ppl_compat: PplCompat | None = Field(None, description="ppl tasks only; default: OpenCompass's "
+                                         "batch-size-1 value, which no neighbour changes")
     tasks: list[TaskEntry] = Field(min_length=1)
     _source: Source | None = PrivateAttr(None)
 

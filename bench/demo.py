@@ -63,7 +63,8 @@ def ensure_demo_models(root: Path = DEMO_MODELS_DIR, console: Console | None = N
     return paths
 
 
-def run_demo(data_dir: Path | None, store: Store, out_path: Path, console: Console, out: Console):
+def run_demo(data_dir: Path | None, store: Store, out_path: Path, console: Console, out: Console,
+             verbose: bool = False):
     from bench.evaluate.suite import run_suite
     from bench.report.leaderboard import leaderboard_data
     from bench.report.render import write_leaderboard
@@ -73,7 +74,8 @@ def run_demo(data_dir: Path | None, store: Store, out_path: Path, console: Conso
         if not needed.is_file():
             raise BenchError(f"{needed} not found: run `bench demo` from the repository root")
     ensure_demo_models(console=console)
-    runs = run_suite(DEMO_SUITE, DEMO_MODELS, list(CANDIDATES), data_dir, None, store, console)
+    runs = run_suite(DEMO_SUITE, DEMO_MODELS, list(CANDIDATES), data_dir, None, store, console,
+                     verbose=verbose)
     print_runs(out, runs)
     data = leaderboard_data(store, "demo")
     path = write_leaderboard(data, out_path)

@@ -107,3 +107,29 @@ def test_signal_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, model
     ids = [r["id"] for r in store.run_records(final["run_id"], "tnews-dev")]
     assert len(ids) == len(set(ids)) == n
     assert task["metrics"]["accuracy"]["n"] == n
+
+
+def test_opencompass_batched_ppl_is_keyed_by_its_batch_not_the_item(tmp_path, models_file):
+    """A batch-size-4 value depends on its neighbours: the first 6 items end in a short batch
+    [4, 6), the first 8 in a full one [4, 8). The second run must not reuse the first's values."""
+    from bench.backends import get_backend
+    from bench.backends.base import oc_batched_ce
+    from bench.config import load_models
+
+    store = Store(tmp_path / "results" / "bench.sqlite")
+    runs = {}
+    for limit in (6, 8):
+        suite = write_suite(tmp_path / f"s{limit}.yaml", "s", ["bustm"], mode="ppl", limit=limit,
+                            ppl_compat="{opencompass_batch_size: 4}")
+        runs[limit] = run_suite(suite, models_file, None, DEMO_DATA_DIR, None, store)[0]
+    backend = get_backend(load_models(models_file).models[0])
+    for limit, run in runs.items():
+        records = store.run_records(run.run_id, "bustm-dev")
+        plain = [[{**c, "ce": c["ce_batch_size_1"]} for c in r["logprobs"]] for r in records]
+        want = oc_batched_ce(plain, 4, backend.oc_pad_nll)
+        got = [c["ce"] for r in records for c in r["logprobs"]]
+        assert got == pytest.approx([v for row in want for v in row], abs=1e-6)
+    # 8 batch-invariant records, shared; 6 + 8 batched ones, one per (item, batch context)
+    assert store.count("records") == 8 + 6 + 8
+    short, full = (store.run_records(runs[n].run_id, "bustm-dev")[4]["logprobs"] for n in (6, 8))
+    assert [c["ce_batch_size_1"] for c in short] == [c["ce_batch_size_1"] for c in full]

@@ -216,3 +216,28 @@ def test_split_and_paths(oc, data):
     ppl = build(TaskEntry(name="CLUE_ocnli_ppl", engine="opencompass", split="dev"), data)
     assert gen.meta["abbrs"] == ppl.meta["abbrs"] == ["ocnli"]
     assert (gen.meta["n"], ppl.meta["n"]) == (2950, 3000)
+
+
+@pytest.mark.slow
+def test_ppl_compat_reproduces_opencompass_at_batch_size_8(ppl_runs, data, tiny_model_dir, tmp_path):
+    """The suite setting `ppl_compat: {opencompass_batch_size: 8}` gives, through bench's own
+    scorer, the values OpenCompass's own run at its default batch size 8 reports."""
+    _, ours, _ = ppl_runs
+    suite = tmp_path / "compat.yaml"
+    suite.write_text(f"name: compat\nmode: ppl\nsplit: dev\nppl_compat: {{opencompass_batch_size: 8}}\n"
+                     f"tasks: [{', '.join(TASKS)}]\n", encoding="utf-8")
+    models = _models_file(tmp_path / "models.yaml", tiny_model_dir, ("base",))
+    store = Store(tmp_path / "compat.sqlite")
+    (run,) = run_suite(suite, models, None, data, None, store)
+    signatures = {t["task"]: t["signature"] for t in store.run_tasks(run.run_id)}
+    for task, result in zip(TASKS, ours["bs8"], strict=True):
+        mine = store.run_records(run.run_id, f"{task}-dev")
+        assert [r["id"] for r in result.records] == [r["id"] for r in mine] and len(mine) == 160
+        for oc_rec, rec in zip(result.records, mine, strict=True):
+            want = [c["ce"] for c in oc_rec["logprobs"]]
+            assert [c["ce"] for c in rec["logprobs"]] == pytest.approx(want, abs=1e-4), rec["id"]
+            assert oc_rec["score"] == rec["score"], rec["id"]
+        acc = next(t for t in run.tasks if t.task == f"{task}-dev").metrics["accuracy"]["value"]
+        assert acc == pytest.approx(result.metrics["accuracy"]["value"], abs=1e-4)
+        assert signatures[f"{task}-dev"] == "acc|mode:ppl-oc|norm:oc-mean-ce|oc-batch:8"
+    assert run_suite(suite, models, None, data, None, store)[0].model_calls == 0

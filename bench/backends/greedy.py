@@ -58,7 +58,7 @@ class GreedyDecoding:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self._forward(seq, mask, sum(len(p) for p in prompts), position_ids=pos,
                             use_cache=True, logits_to_keep=1)
-        cache, last_pos = out.past_key_values, pos[:, -1]
+        cache, last_pos = self.cache_of(out), pos[:, -1]
         nxt = self._pick(seq, out.logits[:, -1])
         self.stats["sequences"] += n
         self.stats["tokens_naive"] += sum(len(p) + max_new_tokens - 1 for p in prompts)
@@ -85,7 +85,7 @@ class GreedyDecoding:
             mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
             seq = torch.cat([seq, nxt[:, None].to(self.device)], dim=1)
             last_pos = last_pos + 1
-            out = self._forward(nxt[:, None], mask, len(active), past_key_values=cache,
+            out = self._forward(nxt[:, None], mask, len(active), cache=cache,
                                 position_ids=last_pos[:, None], use_cache=True)
             nxt = self._pick(seq, out.logits[:, -1])
         return texts

@@ -9,7 +9,9 @@ OpenCompass's tokenizer call does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -338,11 +340,25 @@ class HFBackend(GreedyDecoding):
         nll = torch.logsumexp(picked, dim=-1) - picked.gather(-1, labels[:, None])[:, 0]
         return torch.where(labels == self.pad_id, torch.zeros_like(nll), nll).tolist()
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, real: int, **kw):
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, real: int, cache=None, **kw):
+        """One forward pass, counted. `cache` (a KV cache to extend) goes in under the name this
+        transformers version uses (`cache` since 5.x, `past_key_values` before)."""
         self.stats["forward_calls"] += 1
         self.stats["tokens_pushed"] += real
         self.stats["tokens_padded"] += ids.numel()
+        if cache is not None:
+            kw[self._cache_kw] = cache
         return self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
+
+    @functools.cached_property
+    def _cache_kw(self) -> str:
+        base = getattr(self.model, "get_base_model", lambda: self.model)()
+        return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+    @staticmethod
+    def cache_of(out):
+        """The KV cache a forward pass returned, under either name."""
+        return out["cache"] if "cache" in out else out["past_key_values"]
 
     def _score_batch(self, batch: Batch, nll: dict[tuple[int, int], float]) -> None:
         """Run the batch's trunks once (right-padded), then every branch on a copy of their KV."""
@@ -368,7 +384,7 @@ class HFBackend(GreedyDecoding):
                     picks.append((r, plan.trunk - 1, cand[plan.trunk]))
                     owners.append([(plan.index, c)])
             out = self._forward(ids, trunk_mask, sum(p.trunk for p in plans), use_cache=True)
-            cache = out.past_key_values
+            cache = self.cache_of(out)
             for value, keys in zip(self._gather_nll(out.logits, picks), owners):
                 for key in keys:
                     nll[key] += value
@@ -391,7 +407,7 @@ class HFBackend(GreedyDecoding):
             if cache is not None:
                 rows = torch.tensor([pos for pos, _ in chunk])
                 sel = rows.to(self.device)
-                kw["past_key_values"] = DynamicCache(
+                kw["cache"] = DynamicCache(
                     ddp_cache_data=[(layer.keys[sel], layer.values[sel]) for layer in cache.layers])
                 starts = torch.tensor([plans[pos].trunk for pos, _ in chunk])
                 kw["position_ids"] = (starts[:, None] + torch.arange(w)[None]).to(self.device)

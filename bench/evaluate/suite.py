@@ -3,6 +3,7 @@ data dir, every task file) before any model is loaded, so a typo costs seconds, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bench.config import ModelSpec, SuiteSpec, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
+from bench.logs import log_path, third_party_output
 from bench.store import Store
 from bench.tasks import download, get_spec, load_task
 from bench.tasks.base import Task
@@ -99,7 +101,9 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
     return Plan(suite, root, tasks, specs)
 
 
-def execute(plan: Plan, store: Store, console: Console | None = None) -> list[ModelRun]:
+def execute(plan: Plan, store: Store, console: Console | None = None,
+            log_file: Path | None = None) -> list[ModelRun]:
+    """Run every model of the plan; with `log_file`, library output goes there, not the terminal."""
     from bench.backends import get_backend
 
     runs = []
@@ -112,7 +116,7 @@ def execute(plan: Plan, store: Store, console: Console | None = None) -> list[Mo
         reporter = RichReporter(console) if console else Reporter()
         try:
             runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
-                                  str(plan.data_dir)))
+                                  str(plan.data_dir), log_file))
         finally:
             if console:
                 reporter.close()
@@ -121,7 +125,15 @@ def execute(plan: Plan, store: Store, console: Console | None = None) -> list[Mo
 
 def run_suite(
     suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
-    limit: int | None, store: Store, console: Console | None = None, trust_remote_code: bool = False,
+    limit: int | None, store: Store | Callable[[], Store], console: Console | None = None,
+    trust_remote_code: bool = False, verbose: bool = True,
 ) -> list[ModelRun]:
-    return execute(plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code,
-                            console), store, console)
+    """Plan, then execute. `store` may be a function that opens it, called only once the input
+    has passed every check. Without `verbose`, library output goes to results/logs/."""
+    plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console)
+    store = store if isinstance(store, Store) else store()
+    with third_party_output(log_path(store.path.parent), verbose, console) as log:
+        runs = execute(plan, store, console, log)
+    if log and log.is_file() and log.stat().st_size and console:
+        console.print(f"library messages (warnings, progress): {log}", soft_wrap=True, markup=False)
+    return runs

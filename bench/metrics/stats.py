@@ -1,7 +1,13 @@
 """Accuracy with a seeded percentile bootstrap CI, and a suite average whose CI resamples each
-task independently (stratified), so small tasks carry their own uncertainty into the average."""
+task independently (stratified), so small tasks carry their own uncertainty into the average.
+
+One order everywhere: scores are sorted before resampling and tasks taken by name, so a CI
+depends only on the scores themselves, never on the order a caller read them in (the terminal,
+the leaderboard and a cached rerun all print the same interval)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -16,7 +22,7 @@ def _ci(boot: np.ndarray, level: float) -> tuple[float, float]:
 
 def accuracy(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> dict:
     """{'value', 'n', 'ci_low', 'ci_high'} for a list of 0/1 scores."""
-    x = np.asarray(scores, dtype=float)
+    x = np.sort(np.asarray(scores, dtype=float))
     n = len(x)
     if n == 0:
         return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
@@ -26,9 +32,12 @@ def accuracy(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> d
     return {"value": float(x.mean()), "n": n, "ci_low": low, "ci_high": high}
 
 
-def suite_average(per_task: list[list[float]], *, seed: int = 1234, level: float = 0.95) -> dict:
-    """Macro average over tasks; n is the number of tasks, n_samples the samples behind them."""
-    per_task = [np.asarray(s, dtype=float) for s in per_task if len(s)]
+def suite_average(per_task: Mapping[str, Sequence[float]], *, seed: int = 1234,
+                  level: float = 0.95) -> dict:
+    """Macro average over tasks (task key -> scores); n is the number of tasks, n_samples the
+    samples behind them."""
+    per_task = [np.sort(np.asarray(per_task[k], dtype=float)) for k in sorted(per_task)
+                if len(per_task[k])]
     if not per_task:
         return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "n_samples": 0}
     rng = np.random.default_rng(seed)

@@ -210,6 +210,7 @@ def _view(data: dict) -> dict:
             "trust_remote_code": bool(m.get("trust_remote_code")),
             "average": averages[i], "scores": [per_task[k][i] for k in keys],
             "speed": speed[i], "wall": wall[i],
+            "cached_share": m.get("cached_share") if _finite(m.get("cached_share")) else None,
         })
 
     examples = data.get("examples") or {}
@@ -218,6 +219,7 @@ def _view(data: dict) -> dict:
         ex = [{"model": _text(e.get("model")), "sample_id": _text(e.get("sample_id")),
                **{f: _text(e.get(f)) for f in EXAMPLE_TEXTS},
                **{f"{f}_chars": _full_length(e, f) for f in EXAMPLE_TEXTS},
+               "prediction_cut": _text(e.get("prediction_cut")),
                "correct": e.get("correct")} for e in examples.get(t["key"]) or []]
         sections.append({"key": _text(t["key"]), "name": _text(t.get("name", t["key"])),
                          "split": _text(t.get("split")), "mode": _text(t.get("mode")),

@@ -76,7 +76,7 @@ def print_models(console: Console, models: ModelsFile) -> bool:
     """One row per model; a local path that does not exist is flagged. True when all are usable."""
     table = Table(title="models")
     for col in ("name", "backend", "path", "revision", "template", "adapter", "status"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a narrow terminal wraps names, never cuts them
     failures, notes = [], []
     for m in models.models:
         problems = path_problems(m)
