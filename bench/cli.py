@@ -85,6 +85,25 @@ def leaderboard(
     out.print(f"wrote {path} ({len(data['models'])} models, {len(data['tasks'])} tasks)")
 
 
+@app.command()
+def export(
+    suite: SuiteOpt,
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet")] = "csv",
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for metrics.<fmt> and samples.<fmt>")
+                       ] = Path("reports/export"),
+    results: ResultsOpt = None,
+) -> None:
+    """Write a suite's latest runs as flat tables: per-task metrics (CI, n, signature,
+    fingerprints) and per-sample records, for pandas, DuckDB or a spreadsheet."""
+    from bench.config import load_suite
+    from bench.report.export import export as write_tables
+    from bench.store import Store
+
+    spec = load_suite(suite)
+    for path in write_tables(Store.existing(_store_path(results)), spec.name, out_dir, fmt):
+        out.print(f"wrote {path}")
+
+
 @app.command("models")
 def list_models(models: ModelsOpt = Path("models.yaml")) -> None:
     """List and validate the models in a models YAML."""

@@ -13,10 +13,12 @@ from bench.config import TRUST_ENV, ModelsFile, looks_local, path_problems
 
 
 def pct(metric: dict | None) -> str:
+    """'61.3 [53.8, 68.8] n=160'; a suite average names its samples and tasks."""
     if not metric or metric.get("value") is None:
         return "—"
-    return (f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f}, "
-            f"{100 * metric['ci_high']:.1f}] n={metric['n']}")
+    n = (f"n={metric['n_samples']} in {metric['n']} tasks" if "n_samples" in metric
+         else f"n={metric['n']}")
+    return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f}, {100 * metric['ci_high']:.1f}] {n}"
 
 
 def skipped_rows(rows: dict) -> str:

@@ -205,12 +205,16 @@ class Store:
 
     def run_records(self, run_id: str, task: str) -> list[dict]:
         """Per-sample records of one task in one run, in sample order of insertion."""
+        return [record for _, record in self.run_items(run_id, task)]
+
+    def run_items(self, run_id: str, task: str) -> list[tuple[str, dict]]:
+        """(cache key, record) of one task in one run, in insertion order."""
         rows = self._db.execute(
-            "SELECT r.record FROM run_items i JOIN records r ON r.cache_key = i.cache_key "
+            "SELECT i.cache_key, r.record FROM run_items i JOIN records r ON r.cache_key = i.cache_key "
             "WHERE i.run_id=? AND i.task=? ORDER BY i.rowid",
             (run_id, task),
         )
-        return [json.loads(r) for (r,) in rows]
+        return [(k, json.loads(r)) for k, r in rows]
 
     def count_items(self, run_id: str) -> int:
         """Samples answered in one run so far (computed or from the cache)."""
