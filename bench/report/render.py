@@ -139,7 +139,8 @@ def _score_cells(metrics: list) -> list[dict]:
             continue
         mark = "best" if v == top else ("tie" if _overlaps(m, best) else "")
         cells.append({"mark": mark, "value": v, "ci_low": m.get("ci_low"),
-                      "ci_high": m.get("ci_high"), "n": m.get("n")})
+                      "ci_high": m.get("ci_high"), "n": m.get("n_samples", m.get("n")),
+                      "tasks": m.get("n") if "n_samples" in m else None})
     return cells
 
 
