@@ -321,3 +321,37 @@ def test_registry_errors():
 def test_missing_model_is_a_bench_error(tmp_path):
     with pytest.raises(BenchError, match="cannot load"):
         get_backend(spec_for(tmp_path / "nope"))
+
+
+def test_trie_pushes_each_distinct_prefix_once():
+    """Pure planning: every fed prefix of an item is in exactly one node, and each candidate's
+    picks are its own next tokens, in order."""
+    from bench.backends.trie import build_trie, distinct_prefixes, walk
+
+    items = [
+        [[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 7, 8, 9]],  # ocnli_fc-like: one parts early
+        [[1, 2, 3, 9, 9, 5], [1, 2, 3, 9, 8], [1, 2, 3, 4], [1, 2]],  # labels sharing sub-prefixes
+        [[5, 1], [6, 1, 2], [6, 1, 3]],  # no common first token: two roots
+        [[1, 2, 3], [1, 2, 3, 4]],  # one is a prefix of the other
+        [[7]],  # a one-token candidate feeds nothing
+    ]
+    for i, cands in enumerate(items):
+        roots = build_trie(i, cands)
+        nodes = list(walk(roots))
+        assert sum(len(n.tokens) for n in nodes) == distinct_prefixes(cands)
+        for c, cand in enumerate(cands):
+            predicted = sorted((n.start + off, tok) for n in nodes for off, tok, ms in n.picks if c in ms)
+            assert predicted == [(t, cand[t + 1]) for t in range(len(cand) - 1)]
+            fed = sorted((n.start + j, tok) for n in nodes if c in n.members for j, tok in enumerate(n.tokens))
+            assert fed == [(t, cand[t]) for t in range(len(cand) - 1)]
+        unshared = build_trie(i, cands, share=False)
+        assert sum(len(n.tokens) for n in walk(unshared)) == sum(len(c) - 1 for c in cands)
+
+
+def test_scorer_pushes_exactly_the_distinct_prefixes(backend: HFBackend):
+    from bench.backends.trie import distinct_prefixes
+
+    before = backend.stats["tokens_pushed"]
+    backend.score_candidates(ITEMS)
+    bound = sum(distinct_prefixes(backend._encode(list(item), "ppl")) for item in ITEMS)
+    assert backend.stats["tokens_pushed"] - before == bound

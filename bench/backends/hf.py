@@ -27,7 +27,7 @@ from bench.backends.base import (
     oc_chat_messages,
 )
 from bench.backends.greedy import GreedyDecoding
-from bench.backends.prefix import Batch, plan_batches, plan_item
+from bench.backends.trie import Node, build_trie, chunk_level, group_items
 from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.files import read_text
@@ -291,21 +291,29 @@ class HFBackend(GreedyDecoding):
         """
         flat = [p for item in items for p in item]
         ids = self._encode(flat, "ppl") if flat else []
-        plans, k = [], 0
+        tries, per_item, k = [], [], 0
         for i, item in enumerate(items):
-            if any(not c for c in ids[k:k + len(item)]):
+            cands = ids[k:k + len(item)]
+            if any(not c for c in cands):
                 raise BenchError(f"model '{self.spec.name}': item {i} has a candidate that "
                                  "tokenizes to nothing; every candidate needs text")
-            plans.append(plan_item(i, ids[k:k + len(item)], share=self.share_prefix))
+            per_item.append(cands)
+            tries.append(build_trie(i, cands, share=self.share_prefix))
             k += len(item)
-        nll: dict[tuple[int, int], float] = {}
-        for batch in plan_batches([p for p in plans if p.cands], self.batch_tokens):
-            self._score_batch(batch, nll)
+        nll = {(i, c): 0.0 for i, cands in enumerate(per_item) for c in range(len(cands))}
+        for group in group_items(tries, self.batch_tokens):
+            level, parents = [root for roots in group for root in roots], []
+            while level:  # a level's nodes read their parents' KV; then that KV is dropped
+                for chunk in chunk_level(level, self.batch_tokens):
+                    self._score_level(chunk, nll)
+                for node in parents:
+                    node.kv = node.mask = None
+                parents, level = level, [c for n in level for c in n.children]
         results = []
-        for plan in plans:
+        for i, cands in enumerate(per_item):
             row = []
-            for c, cand in enumerate(plan.cands):
-                total = nll[(plan.index, c)]
+            for c, cand in enumerate(cands):
+                total = nll[(i, c)]
                 counted = sum(1 for t in cand if t != self.pad_id)
                 row.append({"ce": total / counted, "logprob": -total, "n_tokens": len(cand),
                             "n_counted": counted, "first_token": cand[0]})
@@ -360,59 +368,53 @@ class HFBackend(GreedyDecoding):
         """The KV cache a forward pass returned, under either name."""
         return out["cache"] if "cache" in out else out["past_key_values"]
 
-    def _score_batch(self, batch: Batch, nll: dict[tuple[int, int], float]) -> None:
-        """Run the batch's trunks once (right-padded), then every branch on a copy of their KV."""
+    def _score_level(self, chunk: list[Node], nll: dict[tuple[int, int], float]) -> None:
+        """Feed one chunk of trie nodes of the same depth, each on its ancestors' KV cache
+        (right-padded, masked), add their picks' losses, and keep the KV its children need."""
         from transformers import DynamicCache
 
-        plans, width = batch.items, batch.trunk_len
-        for plan in plans:
-            for c in range(len(plan.cands)):
-                nll[(plan.index, c)] = 0.0
-        cache = None
-        trunk_mask = torch.zeros(len(plans), width, dtype=torch.long)
-        if width > 0:
-            ids = torch.full((len(plans), width), self.pad_id, dtype=torch.long)
-            picks, owners = [], []  # owners: the candidates a pick's loss belongs to
-            for r, plan in enumerate(plans):  # plan_batches keeps trunk-less items apart
-                ids[r, : plan.trunk] = torch.tensor(plan.cands[0][: plan.trunk])
-                trunk_mask[r, : plan.trunk] = 1
-                every = [(plan.index, c) for c in range(len(plan.cands))]
-                for t in range(1, plan.trunk):  # shared by every candidate
-                    picks.append((r, t - 1, plan.cands[0][t]))
-                    owners.append(every)
-                for c, cand in enumerate(plan.cands):  # first token after the trunk
-                    picks.append((r, plan.trunk - 1, cand[plan.trunk]))
-                    owners.append([(plan.index, c)])
-            out = self._forward(ids, trunk_mask, sum(p.trunk for p in plans), use_cache=True)
-            cache = self.cache_of(out)
-            for value, keys in zip(self._gather_nll(out.logits, picks), owners):
-                for key in keys:
-                    nll[key] += value
-            del out
-        for chunk in batch.branch_chunks:
-            n = [plans[pos].branch_lens[c] for pos, c in chunk]
-            w = max(n)
-            ids = torch.full((len(chunk), w), self.pad_id, dtype=torch.long)
-            mask = torch.zeros(len(chunk), w, dtype=torch.long)
-            picks, owners = [], []
-            for r, (pos, c) in enumerate(chunk):
-                plan = plans[pos]
-                cand = plan.cands[c]
-                ids[r, : n[r]] = torch.tensor(cand[plan.trunk: plan.trunk + n[r]])
-                mask[r, : n[r]] = 1
-                for t in range(n[r]):
-                    picks.append((r, t, cand[plan.trunk + 1 + t]))
-                    owners.append((plan.index, c))
-            kw = {}
-            if cache is not None:
-                rows = torch.tensor([pos for pos, _ in chunk])
-                sel = rows.to(self.device)
-                kw["cache"] = DynamicCache(
-                    ddp_cache_data=[(layer.keys[sel], layer.values[sel]) for layer in cache.layers])
-                starts = torch.tensor([plans[pos].trunk for pos, _ in chunk])
-                kw["position_ids"] = (starts[:, None] + torch.arange(w)[None]).to(self.device)
-                mask = torch.cat([trunk_mask[rows], mask], dim=1)
-            out = self._forward(ids, mask, sum(n), use_cache=False, **kw)
-            for value, key in zip(self._gather_nll(out.logits, picks), owners):
+        rows, width = len(chunk), max(len(n.tokens) for n in chunk)
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros(rows, width, dtype=torch.long)
+        picks, owners = [], []
+        for r, node in enumerate(chunk):
+            ids[r, : len(node.tokens)] = torch.tensor(node.tokens)
+            mask[r, : len(node.tokens)] = 1
+            for offset, token, members in node.picks:
+                picks.append((r, offset, token))
+                owners.append([(node.item, m) for m in members])
+        starts = torch.tensor([n.start for n in chunk])
+        kw = {"position_ids": (starts[:, None] + torch.arange(width)[None]).to(self.device)}
+        parents = [n.parent for n in chunk]
+        prefix = max((p.mask.shape[0] for p in parents if p is not None), default=0)
+        if prefix:
+            pad = torch.zeros(rows, prefix, dtype=torch.long)
+            layers = []
+            for li, (k0, v0) in enumerate(next(p for p in parents if p is not None).kv):
+                keys = k0.new_zeros((rows, k0.shape[1], prefix, k0.shape[3]))
+                values = v0.new_zeros((rows, v0.shape[1], prefix, v0.shape[3]))
+                for r, p in enumerate(parents):
+                    if p is not None:
+                        n = p.mask.shape[0]
+                        keys[r, :, :n], values[r, :, :n] = p.kv[li][0][0], p.kv[li][1][0]
+                layers.append((keys, values))
+            for r, p in enumerate(parents):
+                if p is not None:
+                    pad[r, : p.mask.shape[0]] = p.mask
+            kw["cache"] = DynamicCache(ddp_cache_data=layers)
+            mask = torch.cat([pad, mask], dim=1)
+        keep = any(n.children for n in chunk)
+        out = self._forward(ids, mask, sum(len(n.tokens) for n in chunk), use_cache=keep, **kw)
+        for value, keys in zip(self._gather_nll(out.logits, picks), owners):
+            for key in keys:
                 nll[key] += value
-            del out
+        if keep:
+            cache = self.cache_of(out)
+            for r, node in enumerate(chunk):
+                if node.children:  # its full prefix: ancestors' (padded) + its own tokens
+                    n = prefix + len(node.tokens)
+                    node.kv = [(layer.keys[r: r + 1, :, :n], layer.values[r: r + 1, :, :n])
+                               for layer in cache.layers]
+                    node.mask = mask[r, :n]
+        del out
+
