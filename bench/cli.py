@@ -148,6 +148,9 @@ def _on_signal(signum, _frame) -> None:
 
 
 def main() -> None:
+    from bench.threads import prepare_environment
+
+    prepare_environment()  # before anything imports torch
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

@@ -355,3 +355,25 @@ def test_scorer_pushes_exactly_the_distinct_prefixes(backend: HFBackend):
     backend.score_candidates(ITEMS)
     bound = sum(distinct_prefixes(backend._encode(list(item), "ppl")) for item in ITEMS)
     assert backend.stats["tokens_pushed"] - before == bound
+
+
+def test_results_do_not_depend_on_the_thread_count(tiny_model_dir):
+    """bench records its thread count but keeps it out of the cache key: scores agree to 1e-5
+    and the chosen candidates and greedy text are the same with 1 thread and with 2."""
+    b = get_backend(spec_for(tiny_model_dir, template="chat", batch_tokens=64))
+    assert b.info["threads"]["torch_threads"] >= 1 and b.info["threads"]["cpus_available"] >= 1
+    prompts = [item[0] for item in ITEMS if isinstance(item[0], tuple)]
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            runs.append((b.score_candidates(ITEMS), b.generate(prompts, 12)))
+    finally:
+        torch.set_num_threads(before)
+    (s1, g1), (s2, g2) = runs
+    for r1, r2 in zip(s1, s2, strict=True):
+        ce1, ce2 = [c["ce"] for c in r1], [c["ce"] for c in r2]
+        assert ce1 == pytest.approx(ce2, abs=1e-5)
+        assert ce1.index(min(ce1)) == ce2.index(min(ce2))
+    assert g1 == g2

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import transformers
 
+from bench import threads
 from bench.backends.base import (
     dir_fingerprint,
     new_stats,
@@ -109,6 +110,8 @@ class HFBackend(GreedyDecoding):
         self.config = config
         self.gen_config = _generation_config(src, config, kw)
         self.device = _device(spec.device)
+        if self.device.type == "cpu":
+            threads.apply()
         self.dtype = _dtype(spec.dtype, self.device, config)
         # measured on CPU (benchmarks/): ppl batches past ~1024 tokens lose to the KV copies of
         # shared prefixes; greedy decoding has no such copies and gains up to 4096
@@ -240,6 +243,7 @@ class HFBackend(GreedyDecoding):
             "adapter": self.spec.adapter,
             "share_prefix": self.share_prefix,
             "repetition_penalty": self.repetition_penalty,
+            "threads": threads.apply() if self.device.type == "cpu" else None,
         }
 
     # ---- text -> tokens -------------------------------------------------------------------------
