@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--policies", default="bench,BENCH_THREADS=0",
+    ap.add_argument("--policies", default="bench,OMP_WAIT_POLICY=ACTIVE,BENCH_THREADS=1",
                     help="comma-separated: 'bench' (its own policy) or ENV=VALUE settings to compare")
     args = ap.parse_args()
 
