@@ -72,6 +72,8 @@ class RowLog:
 def check(log: RowLog, max_bad_fraction: float = MAX_BAD_FRACTION) -> None:
     """Exit 2 when no row is left or too many are bad: the bad rows, then why, then what to do."""
     problem = log.problem(max_bad_fraction)
-    if problem:
+    if problem and log.bad_rows:
         raise BenchError("\n".join([*log.lines(), problem]) + "\nfix the rows listed, or raise "
                          "max_bad_fraction in the suite to score the rest")
+    if problem:
+        raise BenchError(f"{problem}: the file holds no usable row; check the data dir and split")

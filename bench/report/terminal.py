@@ -16,7 +16,8 @@ def pct(metric: dict | None) -> str:
     """'61.3 [53.8, 68.8] n=160'; a suite average names its samples and tasks."""
     if not metric or metric.get("value") is None:
         return "—"
-    n = (f"n={metric['n_samples']} in {metric['n']} tasks" if "n_samples" in metric
+    tasks = f"{metric.get('n')} task{'' if metric.get('n') == 1 else 's'}"
+    n = (f"n={metric['n_samples']} in {tasks}" if "n_samples" in metric
          else f"n={metric['n']}")
     return f"{100 * metric['value']:.1f} [{100 * metric['ci_low']:.1f}, {100 * metric['ci_high']:.1f}] {n}"
 
