@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.backends.trie import Node, build_trie, chunk_level, group_items
+from bench.backends.trie import Row, build_trie, chunk_rows, group_items, pack
 from bench.errors import BenchError
 from bench.tasks.base import Prompt
 
@@ -34,10 +34,10 @@ class TrieScoring:
         for group in group_items(tries, self.batch_tokens):
             level, parents = [root for roots in group for root in roots], []
             while level:  # a level's nodes read their parents' KV; then that KV is dropped
-                for chunk in chunk_level(level, self.batch_tokens):
-                    self._score_level(chunk, nll)
+                for chunk in chunk_rows(pack(level, self.share_prefix), self.batch_tokens):
+                    self._score_rows(chunk, nll)
                 for node in parents:
-                    node.kv = node.mask = None
+                    node.row_kv = node.visible = None
                 parents, level = level, [c for n in level for c in n.children]
         results = []
         for i, cands in enumerate(per_item):
@@ -78,52 +78,69 @@ class TrieScoring:
         nll = torch.logsumexp(picked, dim=-1) - picked.gather(-1, labels[:, None])[:, 0]
         return torch.where(labels == self.pad_id, torch.zeros_like(nll), nll).tolist()
 
-    def _score_level(self, chunk: list[Node], nll: dict[tuple[int, int], float]) -> None:
-        """Feed one chunk of trie nodes of the same depth, each on its ancestors' KV cache
-        (right-padded, masked), add their picks' losses, and keep the KV its children need."""
+    def _score_rows(self, chunk: list[Row], nll: dict[tuple[int, int], float]) -> None:
+        """Feed a chunk of packed rows. A row's prefix is one copy of its parent's row KV; each
+        node in it sees the positions its parent may see, then its own tokens causally (a 4D
+        additive mask, padded rows and positions hidden). Adds the picks' losses and keeps, for
+        nodes with children, their row's KV and what of it they see."""
         from transformers import DynamicCache
 
-        rows, width = len(chunk), max(len(n.tokens) for n in chunk)
-        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros(rows, width, dtype=torch.long)
-        picks, owners = [], []
-        for r, node in enumerate(chunk):
-            ids[r, : len(node.tokens)] = torch.tensor(node.tokens)
-            mask[r, : len(node.tokens)] = 1
-            for offset, token, members in node.picks:
-                picks.append((r, offset, token))
-                owners.append([(node.item, m) for m in members])
-        starts = torch.tensor([n.start for n in chunk])
-        kw = {"position_ids": (starts[:, None] + torch.arange(width)[None]).to(self.device)}
-        parents = [n.parent for n in chunk]
-        prefix = max((p.mask.shape[0] for p in parents if p is not None), default=0)
+        n_rows, width = len(chunk), max(r.width for r in chunk)
+        prefix = max((r.parent.visible.shape[0] for r in chunk if r.parent is not None), default=0)
+        ids = torch.full((n_rows, width), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((n_rows, width), dtype=torch.long)
+        allow = torch.zeros((n_rows, width, prefix + width), dtype=torch.bool)
+        picks, owners, segments = [], [], []
+        for r, row in enumerate(chunk):
+            seen = row.parent.visible if row.parent is not None else None
+            offset = 0
+            for node in row.nodes:
+                n = len(node.tokens)
+                ids[r, offset: offset + n] = torch.tensor(node.tokens)
+                positions[r, offset: offset + n] = node.start + torch.arange(n)
+                if seen is not None:
+                    allow[r, offset: offset + n, : seen.shape[0]] = seen
+                allow[r, offset: offset + n, prefix + offset: prefix + offset + n] = torch.ones(
+                    n, n, dtype=torch.bool).tril()
+                for off, token, members in node.picks:
+                    picks.append((r, offset + off, token))
+                    owners.append([(node.item, m) for m in members])
+                segments.append((r, node, offset, seen))
+                offset += n
+            allow[r, offset:, prefix] = True  # padding queries look at a real key: stay finite
+        kw = {"position_ids": positions.to(self.device)}
+        if self.share_prefix:
+            mask = torch.zeros(allow.shape, dtype=self.dtype).masked_fill_(
+                ~allow, torch.finfo(self.dtype).min)[:, None]
+        else:  # one plain sequence per row: the model builds its own (e.g. sliding-window) mask
+            mask = (torch.arange(width)[None] < torch.tensor([r.width for r in chunk])[:, None]).long()
         if prefix:
-            pad = torch.zeros(rows, prefix, dtype=torch.long)
+            parents = [r.parent for r in chunk]
             layers = []
-            for li, (k0, v0) in enumerate(next(p for p in parents if p is not None).kv):
-                keys = k0.new_zeros((rows, k0.shape[1], prefix, k0.shape[3]))
-                values = v0.new_zeros((rows, v0.shape[1], prefix, v0.shape[3]))
+            for li, (k0, v0) in enumerate(next(p for p in parents if p is not None).row_kv):
+                keys = k0.new_zeros((n_rows, k0.shape[1], prefix, k0.shape[3]))
+                values = v0.new_zeros((n_rows, v0.shape[1], prefix, v0.shape[3]))
                 for r, p in enumerate(parents):
                     if p is not None:
-                        n = p.mask.shape[0]
-                        keys[r, :, :n], values[r, :, :n] = p.kv[li][0][0], p.kv[li][1][0]
+                        length = p.visible.shape[0]
+                        keys[r, :, :length] = p.row_kv[li][0][0]
+                        values[r, :, :length] = p.row_kv[li][1][0]
                 layers.append((keys, values))
-            for r, p in enumerate(parents):
-                if p is not None:
-                    pad[r, : p.mask.shape[0]] = p.mask
             kw["cache"] = DynamicCache(ddp_cache_data=layers)
-            mask = torch.cat([pad, mask], dim=1)
-        keep = any(n.children for n in chunk)
-        out = self._forward(ids, mask, sum(len(n.tokens) for n in chunk), use_cache=keep, **kw)
+        keep = any(node.children for row in chunk for node in row.nodes)
+        out = self._forward(ids, mask, sum(r.width for r in chunk), use_cache=keep, **kw)
         for value, keys in zip(self._gather_nll(out.logits, picks), owners):
             for key in keys:
                 nll[key] += value
         if keep:
             cache = self.cache_of(out)
-            for r, node in enumerate(chunk):
-                if node.children:  # its full prefix: ancestors' (padded) + its own tokens
-                    n = prefix + len(node.tokens)
-                    node.kv = [(layer.keys[r: r + 1, :, :n], layer.values[r: r + 1, :, :n])
-                               for layer in cache.layers]
-                    node.mask = mask[r, :n]
+            kv = [[(layer.keys[r: r + 1], layer.values[r: r + 1]) for layer in cache.layers]
+                  for r in range(n_rows)]
+            for r, node, offset, seen in segments:
+                if node.children:
+                    visible = torch.zeros(prefix + width, dtype=torch.bool)
+                    if seen is not None:
+                        visible[: seen.shape[0]] = seen
+                    visible[prefix + offset: prefix + offset + len(node.tokens)] = True
+                    node.row_kv, node.visible = kv[r], visible
         del out

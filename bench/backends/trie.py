@@ -6,8 +6,11 @@ of tokens that all its candidates share, on top of the KV cache of its ancestors
 candidates part ways (or one of them ends). So every distinct token prefix of an item is pushed
 through the model exactly once: the tokens pushed equal the item's distinct-prefix count.
 
-Nodes run level by level (all roots of a group of items, then all their children, ...), batched to
-a token budget. Pure Python, so it is cheap to test.
+Nodes run level by level (all roots of a group of items, then all their children, ...). The
+siblings of one parent are packed into one row behind a single copy of the parent's KV, each
+seeing only its ancestors and itself (a tree attention mask), so an item with 119 labels costs one
+row, not 119 copies of its context. Rows are batched to a token budget. Pure Python, so it is cheap
+to test.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ class Node:
     """(offset in `tokens`, the token it predicts, the candidates whose loss that is)"""
     children: list[Node] = field(default_factory=list)
     parent: Node | None = None
-    kv: list | None = None  # at run time: this node's full prefix KV, kept while children need it
-    mask: object = None
+    row_kv: list | None = None  # at run time: the KV of the row it ran in, while children need it
+    visible: object = None  # which positions of that row its children may attend to
 
 
 def _grow(item: int, cands: list[list[int]], members: list[int], start: int, parent: Node | None) -> Node:
@@ -82,34 +85,57 @@ def distinct_prefixes(cands: list[list[int]]) -> int:
     return len({tuple(c[:k]) for c in cands for k in range(1, len(c))})
 
 
+@dataclass(eq=False)
+class Row:
+    """Sibling nodes (one parent's children, or one item's roots) fed as one packed sequence."""
+
+    nodes: list[Node]
+    parent: Node | None
+
+    @property
+    def width(self) -> int:
+        return sum(len(n.tokens) for n in self.nodes)
+
+
+def pack(level: list[Node], share: bool = True) -> list[Row]:
+    """One row per parent (per item for roots); one row per node when prefixes are not shared
+    (sliding-window models run every candidate plainly)."""
+    if not share:
+        return [Row([n], n.parent) for n in level]
+    rows: dict[tuple, Row] = {}
+    for node in level:
+        key = (node.item, id(node.parent))
+        rows.setdefault(key, Row([], node.parent)).nodes.append(node)
+    return list(rows.values())
+
+
 def group_items(roots_per_item: list[list[Node]], budget: int) -> list[list[list[Node]]]:
-    """Items whose levels run together: longest roots first, so that rows x widest root of
+    """Items whose levels run together: widest first, so that items x widest packed roots of
     each group stays within the budget."""
-    width = [max((len(n.tokens) for n in roots), default=0) for roots in roots_per_item]
+    width = [sum(len(n.tokens) for n in roots) for roots in roots_per_item]
     order = sorted(range(len(roots_per_item)), key=lambda i: width[i], reverse=True)
-    groups, current, rows, widest = [], [], 0, 0
+    groups, current, widest = [], [], 0
     for i in order:
-        r = len(roots_per_item[i])
-        if current and (rows + r) * max(widest, width[i]) > budget:
+        if current and (len(current) + 1) * max(widest, width[i]) > budget:
             groups.append(current)
-            current, rows, widest = [], 0, 0
+            current, widest = [], 0
         current.append(roots_per_item[i])
-        rows, widest = rows + r, max(widest, width[i])
+        widest = max(widest, width[i])
     if current:
         groups.append(current)
     return groups
 
 
-def chunk_level(nodes: list[Node], budget: int) -> list[list[Node]]:
-    """Nodes of one level in forward batches: longest first, rows x padded length <= budget."""
-    nodes = sorted(nodes, key=lambda n: len(n.tokens), reverse=True)
+def chunk_rows(rows: list[Row], budget: int) -> list[list[Row]]:
+    """Rows of one level in forward batches: widest first, rows x padded width <= budget."""
+    rows = sorted(rows, key=lambda r: r.width, reverse=True)
     chunks, current, width = [], [], 0
-    for node in nodes:
-        if current and (len(current) + 1) * max(width, len(node.tokens)) > budget:
+    for row in rows:
+        if current and (len(current) + 1) * max(width, row.width) > budget:
             chunks.append(current)
             current, width = [], 0
-        current.append(node)
-        width = max(width, len(node.tokens))
+        current.append(row)
+        width = max(width, row.width)
     if current:
         chunks.append(current)
     return chunks
