@@ -55,7 +55,7 @@ def print_runs(console: Console, runs) -> None:
     table.add_row("computed / cached", *(f"{total(r, 'computed')} / {total(r, 'cached')}" for r in runs))
     table.add_row("wall s", *(f"{total(r, 'wall_s'):.1f}" for r in runs))
     table.add_row("tokens/s", *(
-        f"{total(r, 'tokens_pushed') / total(r, 'wall_s'):.0f}" if total(r, "wall_s") > 0 else "—"
+        f"{total(r, 'tokens_pushed') / total(r, 'wall_s'):.0f}" if total(r, "computed") else "—"
         for r in runs))
     console.print(table)
     console.print(f"model calls this run: {sum(r.model_calls for r in runs)}")
