@@ -301,12 +301,17 @@ def remote_code_model(tmp_path, tiny_model_dir) -> tuple[Path, Path]:
     return model, marker
 
 
-def test_remote_code_is_refused_without_the_opt_in(tmp_path, remote_code_model):
-    model, marker = remote_code_model
+def trusting_config(tmp_path, model) -> tuple[Path, Path]:
+    """A models.yaml whose one entry sets trust_remote_code, and a two-sample suite."""
     models = tmp_path / "models.yaml"
     models.write_text(f"models:\n  - name: custom\n    path: {model}\n    device: cpu\n"
-                      "    trust_remote_code: true\n", encoding="utf-8")
-    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=2)
+                      "    dtype: float32\n    trust_remote_code: true\n", encoding="utf-8")
+    return models, write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=2)
+
+
+def test_remote_code_is_refused_without_the_opt_in(tmp_path, remote_code_model):
+    model, marker = remote_code_model
+    models, suite = trusting_config(tmp_path, model)
     env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "BENCH_TRUST_REMOTE_CODE": ""}
     refused(run(tmp_path, "--suite", str(suite), "--models", str(models), env=env),
             "models.yaml:2: model 'custom' sets trust_remote_code: true", "--trust-remote-code",
@@ -318,10 +323,7 @@ def test_remote_code_is_refused_without_the_opt_in(tmp_path, remote_code_model):
 
 def test_remote_code_runs_with_the_opt_in_warned_and_recorded(tmp_path, remote_code_model):
     model, marker = remote_code_model
-    models = tmp_path / "models.yaml"
-    models.write_text(f"models:\n  - name: custom\n    path: {model}\n    device: cpu\n"
-                      "    dtype: float32\n    trust_remote_code: true\n", encoding="utf-8")
-    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=2)
+    models, suite = trusting_config(tmp_path, model)
     env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "BENCH_TRUST_REMOTE_CODE": "1"}
     proc = run(tmp_path, "--suite", str(suite), "--models", str(models), env=env)
     assert proc.returncode == 0, proc.stderr
