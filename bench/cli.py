@@ -76,7 +76,6 @@ def leaderboard(
     from bench.config import load_suite
     from bench.report.leaderboard import leaderboard_data
     from bench.report.render import write_leaderboard
-
     from bench.store import Store
 
     spec = load_suite(suite)
