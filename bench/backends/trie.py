@@ -76,10 +76,6 @@ def walk(roots: list[Node]):
         stack.extend(node.children)
 
 
-def tokens_fed(roots: list[Node]) -> int:
-    return sum(len(n.tokens) for n in walk(roots))
-
-
 def distinct_prefixes(cands: list[list[int]]) -> int:
     """The lower bound on tokens pushed for one item: its distinct fed prefixes."""
     return len({tuple(c[:k]) for c in cands for k in range(1, len(c))})
