@@ -8,7 +8,10 @@ row: they hand it to a `RowLog` (the bad-row policy, bench/rows.py) and go on.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -19,9 +22,9 @@ from bench.rows import RowLog
 MAX_ROW_BYTES = 1 << 20  # default bound on one JSON Lines row (1 MiB): FewCLUE rows are < 10 kB
 
 
-def _utf8_error(path: Path, data: bytes, exc: UnicodeDecodeError, line_offset: int = 0) -> str:
+def _utf8_error(path: Path, data: bytes, exc: UnicodeDecodeError) -> str:
     start = exc.start
-    line = data.count(b"\n", 0, start) + 1 + line_offset
+    line = data.count(b"\n", 0, start) + 1
     column = start - (data.rfind(b"\n", 0, start) + 1) + 1
     return (f"{path}:{line}: not UTF-8 (byte 0x{data[start]:02x} at byte {column} of the line); "
             "re-save the file as UTF-8")
@@ -157,3 +160,20 @@ def read_json(path: Path):
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+@contextmanager
+def atomic_path(out: Path) -> Iterator[Path]:
+    """A temporary path beside `out` to write to: on success it replaces `out` (mode 0644: reports
+    are meant to be shared), on failure it is removed, so a reader never sees half a file."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

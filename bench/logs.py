@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.files import atomic_path
+
 LIBRARIES = ("transformers", "torch", "lm_eval", "lm-eval", "datasets", "huggingface_hub",
              "accelerate", "peft", "urllib3", "httpx", "openai", "filelock", "fsspec")
 
@@ -114,6 +116,5 @@ def _redact_file(path: Path) -> None:
     text = path.read_text(encoding="utf-8", errors="replace")
     clean = redact(text)
     if clean != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(clean, encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(clean, encoding="utf-8")

@@ -110,8 +110,7 @@ class HFBackend(GreedyDecoding, TrieScoring):
         self.config = config
         self.gen_config = _generation_config(src, config, kw)
         self.device = _device(spec.device)
-        if self.device.type == "cpu":
-            threads.apply()
+        self.threads = threads.apply() if self.device.type == "cpu" else None
         self.dtype = _dtype(spec.dtype, self.device, config)
         # measured on CPU (benchmarks/): ppl batches past ~1024 tokens lose to the KV copies of
         # shared prefixes; greedy decoding has no such copies and gains up to 4096
@@ -243,7 +242,7 @@ class HFBackend(GreedyDecoding, TrieScoring):
             "adapter": self.spec.adapter,
             "share_prefix": self.share_prefix,
             "repetition_penalty": self.repetition_penalty,
-            "threads": threads.apply() if self.device.type == "cpu" else None,
+            "threads": self.threads,
         }
 
     # ---- text -> tokens -------------------------------------------------------------------------

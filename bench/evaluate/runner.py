@@ -107,10 +107,16 @@ def _add_cost(records: list[dict], wall: float, tokens: int) -> None:
         r["cost"] = {"wall_s": wall / len(records), "tokens_pushed": tokens / len(records)}
 
 
+def oc_batch(task: Task, ppl_batch: int | None) -> int | None:
+    """The OpenCompass batch size this task's values reproduce (suite `ppl_compat`: ppl only)."""
+    return ppl_batch if task.mode == "ppl" else None
+
+
 def signature_of(task: Task, ppl_batch: int | None) -> str:
     """The task's metric signature; OpenCompass-batched ppl values are never compared with
     batch-invariant ones."""
-    return task.signature + (f"|oc-batch:{ppl_batch}" if ppl_batch and task.mode == "ppl" else "")
+    batch = oc_batch(task, ppl_batch)
+    return task.signature + (f"|oc-batch:{batch}" if batch else "")
 
 
 def _oc_batched(backend: Backend, task: Task, store: Store, run_id: str, records: list[dict],
@@ -182,7 +188,7 @@ def evaluate_task(
 
     records = [known[keys[s.id]] for s in task.samples]
     signature = signature_of(task, ppl_batch)
-    if ppl_batch and task.mode == "ppl":
+    if oc_batch(task, ppl_batch):
         records = _oc_batched(backend, task, store, run_id, records, ppl_batch)
     scores = [r["score"] for r in records]
     metrics = {"accuracy": accuracy(scores, seed=seed)}
@@ -234,7 +240,7 @@ def evaluate_engine_task(
 
 def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | None = None) -> dict:
     if isinstance(task, Task):
-        batch = {"opencompass_batch_size": ppl_batch} if ppl_batch and task.mode == "ppl" else {}
+        batch = {"opencompass_batch_size": b} if (b := oc_batch(task, ppl_batch)) else {}
         return {"fingerprint": task.fingerprint, "data_sha256": task.data_sha256,
                 "signature": signature_of(task, ppl_batch), "mode": task.mode,
                 "n": len(task.samples), "decoding": decoding_of(spec, task) | batch,

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.files import atomic_path
 from bench.report.leaderboard import compute_cost
 from bench.store import Store
 
@@ -58,9 +57,7 @@ def tables(store: Store, suite: str) -> tuple[list[dict], list[dict]]:
 
 
 def _write(rows: list[dict], columns: tuple[str, ...], path: Path, fmt: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "csv":
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 writer = csv.DictWriter(f, columns)
@@ -76,11 +73,6 @@ def _write(rows: list[dict], columns: tuple[str, ...], path: Path, fmt: str) -> 
 
             table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
             pq.write_table(table, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export(store: Store, suite: str, out_dir: Path, fmt: str = "csv") -> list[Path]:

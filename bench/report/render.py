@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
+from bench.files import atomic_path
 from bench.report.leaderboard import EXAMPLE_TEXTS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -247,15 +246,7 @@ def render_leaderboard(data: dict) -> str:
 def write_leaderboard(data: dict, out: Path) -> Path:
     """Render and write atomically (temp file in the same folder, then os.replace)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     html = render_leaderboard(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8", newline="\n")
     return out

@@ -16,6 +16,7 @@ way. `Sample.letters[i]` is always the answer letter of candidate i.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -184,9 +185,10 @@ class BadRow(Exception):
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _placeholders(template: Template) -> set[str]:
+@functools.cache
+def _placeholders(template: Template) -> frozenset[str]:
     texts = [template] if isinstance(template, str) else [text for _, text in template]
-    return {name for text in texts for name in _FIELD.findall(text)}
+    return frozenset(name for text in texts for name in _FIELD.findall(text))
 
 
 def _gold_label(spec: TaskSpec, record: dict) -> str:
