@@ -47,8 +47,9 @@ def _pick_examples(per_model: dict[str, list[dict]]) -> list[dict]:
 def compute_cost(records: list[dict], timings: dict) -> dict:
     """Wall time and tokens it took to compute these records, whenever that was (each record
     carries its share); a run's own timings for records stored before records carried it."""
-    if records and all("cost" in r for r in records):
-        return {k: sum(r["cost"][k] for r in records) for k in ("wall_s", "tokens_pushed")}
+    if records and all("cost" in r for r in records):  # shares of whole chunks: sum, then round
+        return {"wall_s": sum(r["cost"]["wall_s"] for r in records),
+                "tokens_pushed": round(sum(r["cost"]["tokens_pushed"] for r in records))}
     return {"wall_s": timings.get("wall_s", 0.0), "tokens_pushed": timings.get("tokens_pushed", 0)}
 
 
@@ -60,7 +61,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
     models, records = [], {}
     for run in runs:
         manifest = run["manifest"]
-        scores, wall, pushed, cached, answered = {}, 0.0, 0.0, 0, 0
+        scores, wall, pushed, cached, answered = {}, 0.0, 0, 0, 0
         per_task_scores = {}
         for row in store.run_tasks(run["run_id"]):
             key = row["task"]
@@ -88,7 +89,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
         models.append({
             "name": run["model"], "fingerprint": manifest.get("model_fingerprint", ""),
             "params": backend.get("params"), "dtype": backend.get("dtype", ""),
-            "device": backend.get("device", ""), "wall_s": wall, "tokens_pushed": round(pushed),
+            "device": backend.get("device", ""), "wall_s": wall, "tokens_pushed": pushed,
             "tokens_per_s": pushed / wall if wall > 0 and pushed else None,
             "cached_share": cached / answered if answered else None,
             "run_id": run["run_id"], "scores": scores,
