@@ -1,3 +1,3 @@
 """bench: pick, tune and ship language models with numbers you can trust."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from bench.errors import BenchError, suggest
 from bench.files import MAX_ROW_BYTES, load_yaml
@@ -97,14 +105,41 @@ class ModelsFile(Strict):
         return chosen
 
 
+class AccuracyScorer(Strict):
+    name: Literal["accuracy"]
+    norm: Literal["oc-mean-ce", "sum"] = Field("oc-mean-ce", description=(
+        "ppl mode: the candidate with the lowest mean cross-entropy over its whole sequence wins "
+        "(OpenCompass), or the one with the highest summed log-probability (lm-eval's acc)"))
+
+
+class PreferenceScorer(Strict):
+    name: Literal["preference"]
+
+
+ScorerConfig = Annotated[Union[AccuracyScorer, PreferenceScorer], Field(discriminator="name")]
+SCORER_CONFIG: TypeAdapter = TypeAdapter(ScorerConfig)
+
+
 class TaskEntry(Strict):
     name: str = Field(description="bench task, lm-eval task name, or OpenCompass dataset config")
     engine: Literal["bench", "lm-eval", "opencompass"] = "bench"
+    kind: Literal["choice", "preference"] = Field("choice", description=(
+        "choice: a FewCLUE/CLUE task by name; preference: held-out pairs from `data`"))
+    data: str | None = Field(None, description="preference: a JSONL file of prompt/chosen/"
+                             "rejected rows, relative to the suite file")
+    scorers: list[ScorerConfig] | None = Field(None, description="default: the kind's own")
     mode: Literal["gen", "ppl"] | None = None
     split: Literal["dev", "test"] | None = None
     limit: int | None = Field(None, ge=1)
     include_path: str | None = Field(None, description="lm-eval: folder of local task YAMLs")
     num_fewshot: int | None = Field(None, ge=0, description="lm-eval: few-shot examples")
+
+    @field_validator("scorers", mode="before")
+    @classmethod
+    def names_as_scorers(cls, scorers):
+        if isinstance(scorers, list):
+            return [{"name": s} if isinstance(s, str) else s for s in scorers]
+        return scorers
 
 
 class PplCompat(Strict):

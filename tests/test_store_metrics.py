@@ -4,7 +4,7 @@ import multiprocessing as mp
 
 import numpy as np
 
-from bench.metrics.stats import accuracy, suite_average
+from bench.metrics.stats import mean_ci, suite_average
 from bench.store import Store
 
 
@@ -51,7 +51,7 @@ def test_records_roundtrip_unicode_and_latest_run(tmp_path):
 
 def test_accuracy_ci_is_seeded_and_brackets_value():
     scores = [1, 0, 1, 1, 0, 1, 0, 1] * 20
-    a, b = accuracy(scores, seed=7), accuracy(scores, seed=7)
+    a, b = mean_ci(scores, seed=7), mean_ci(scores, seed=7)
     assert a == b
     assert a["n"] == 160 and a["value"] == np.mean(scores)
     assert a["ci_low"] < a["value"] < a["ci_high"]
@@ -63,12 +63,12 @@ def test_suite_average_is_macro_with_stratified_ci():
     avg = suite_average({"a": [1] * 10, "b": [0] * 30}, seed=1)
     assert avg["value"] == 0.5 and avg["n"] == 2 and avg["n_samples"] == 40
     assert avg["ci_low"] == avg["ci_high"] == 0.5  # no variance inside either task
-    assert accuracy([])["value"] is None
+    assert mean_ci([])["value"] is None
 
 
 def test_intervals_do_not_depend_on_the_order_scores_are_read_in():
     rng = np.random.default_rng(0)
     a, b = list(rng.integers(0, 2, 160)), list(rng.integers(0, 2, 32))
     shuffled_a, shuffled_b = list(rng.permutation(a)), list(rng.permutation(b))
-    assert accuracy(a, seed=3) == accuracy(shuffled_a, seed=3)
+    assert mean_ci(a, seed=3) == mean_ci(shuffled_a, seed=3)
     assert suite_average({"x": a, "y": b}, seed=3) == suite_average({"y": shuffled_b, "x": shuffled_a}, seed=3)

@@ -170,6 +170,11 @@ class Backend(Protocol):
         """
         ...
 
+    def loglikelihood(self, requests: list[tuple[str, str]]) -> list[dict]:
+        """Per (context, continuation), tokenized as lm-eval's HFLM does: {"logprob" (summed over
+        the continuation's tokens), "token_logprobs", "n_tokens", "is_greedy"}."""
+        ...
+
     def generate(self, prompts: list[Prompt], max_new_tokens: int,
                  stop: Callable[[str], bool] | None = None) -> list[str]:
         """Greedy continuations; a sequence ends at EOS, max_new_tokens or once stop(text)."""

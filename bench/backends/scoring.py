@@ -1,6 +1,6 @@
-"""ppl scoring over each item's token trie (bench/backends/trie.py), and OpenCompass's padded
-batch values. Mixed into HFBackend; uses its tokenizer encoding, pad_id, share_prefix,
-batch_tokens, stats and `_forward`."""
+"""Scoring over each item's token trie (bench/backends/trie.py): OpenCompass ppl values (and its
+padded batch values), and lm-eval's loglikelihood. Mixed into HFBackend; uses its tokenizer,
+encoding, pad_id, max_seq_len, share_prefix, batch_tokens, stats and `_forward`."""
 
 from __future__ import annotations
 
@@ -21,36 +21,106 @@ class TrieScoring:
         """
         flat = [p for item in items for p in item]
         ids = self._encode(flat, "ppl") if flat else []
-        tries, per_item, k = [], [], 0
+        per_item, k = [], 0
         for i, item in enumerate(items):
             cands = ids[k:k + len(item)]
             if any(not c for c in cands):
                 raise BenchError(f"model '{self.spec.name}': item {i} has a candidate that "
                                  "tokenizes to nothing; every candidate needs text")
             per_item.append(cands)
-            tries.append(build_trie(i, cands, share=self.share_prefix))
             k += len(item)
-        nll = {(i, c): 0.0 for i, cands in enumerate(per_item) for c in range(len(cands))}
-        for group in group_items(tries, self.batch_tokens):
-            level, parents = [root for roots in group for root in roots], []
-            while level:  # a level's nodes read their parents' KV; then that KV is dropped
-                for chunk in chunk_rows(pack(level, self.share_prefix), self.batch_tokens):
-                    self._score_rows(chunk, nll)
-                for node in parents:
-                    node.row_kv = node.visible = None
-                parents, level = level, [c for n in level for c in n.children]
         results = []
-        for i, cands in enumerate(per_item):
+        for cands, scored in zip(per_item, self._token_scores(per_item)):
             row = []
-            for c, cand in enumerate(cands):
-                total = nll[(i, c)]
+            for cand, (nll, _) in zip(cands, scored):
+                total = 0.0  # a plain loop in token order: sum() compensates from Python 3.12
+                for token, value in zip(cand[1:], nll[1:]):
+                    if token != self.pad_id:  # OpenCompass's ignore_index
+                        total += value
                 counted = sum(1 for t in cand if t != self.pad_id)
                 row.append({"ce": total / counted, "logprob": -total, "n_tokens": len(cand),
                             "n_counted": counted, "first_token": cand[0]})
-                self.stats["tokens_naive"] += len(cand)
-                self.stats["sequences"] += 1
             results.append(row)
         return results
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: list[tuple[str, str]]) -> list[dict]:
+        """lm-eval's loglikelihood: per (context, continuation), in request order, {"logprob"
+        (summed over the continuation's tokens), "token_logprobs", "n_tokens" (continuation
+        tokens), "is_greedy" (every continuation token is the argmax)}.
+
+        The strings are tokenized as they are (no template), as lm-eval 0.4 HFLM does (see
+        `_lm_eval_ids`); requests whose context tokens agree run as one trie item, so a shared
+        context is pushed once.
+        """
+        pairs = self._lm_eval_ids(requests)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        seqs = []
+        for i, (ctx, cont) in enumerate(pairs):
+            seq = ctx + cont
+            if self.max_seq_len:  # HFLM keeps the last max_length + 1 tokens
+                if len(cont) > self.max_seq_len:
+                    raise BenchError(f"model '{self.spec.name}': request {i}: the continuation "
+                                     f"has {len(cont)} tokens, over max_seq_len {self.max_seq_len}")
+                seq = seq[-(self.max_seq_len + 1):]
+            seqs.append(seq)
+            groups.setdefault(tuple(seq[:-len(cont)]), []).append(i)
+        results: list[dict] = [{} for _ in requests]
+        scored = self._token_scores([[seqs[i] for i in idxs] for idxs in groups.values()])
+        for idxs, item in zip(groups.values(), scored):
+            for i, (nll, greedy) in zip(idxs, item):
+                n = len(pairs[i][1])
+                logprobs = [-v for v in nll[-n:]]
+                results[i] = {"logprob": sum(logprobs), "token_logprobs": logprobs,
+                              "n_tokens": n, "is_greedy": all(greedy[-n:])}
+        return results
+
+    def _lm_eval_ids(self, requests: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """(context ids, continuation ids) as lm-eval 0.4.x HFLM.loglikelihood builds them.
+
+        The context's trailing whitespace moves to the continuation; context = encode(context),
+        continuation = encode(context + continuation)[len(context):]. encode adds the tokenizer's
+        special tokens unless the text starts with the prefix token's text (HFLM.tok_encode with
+        add_bos_token unset). An empty context is [prefix token] (bos, else eos) before the
+        continuation encoded without special tokens, or the continuation's first token when that
+        is the prefix token.
+        """
+        tok, name = self.tokenizer, self.spec.name
+        prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        bos = tok.decode(prefix) if prefix is not None else None
+        texts = []  # (text, add_special_tokens) per request: (continuation,) or (whole, context)
+        for ctx, cont in requests:
+            if ctx == "":
+                texts.append(((cont, False),))
+            else:
+                cut = len(ctx.rstrip())
+                ctx, cont = ctx[:cut], ctx[cut:] + cont
+                texts.append(tuple((t, bos is None or not t.startswith(bos))
+                                   for t in (ctx + cont, ctx)))
+        ids: dict[tuple[str, bool], list[int]] = {}
+        for special in (True, False):
+            batch = list(dict.fromkeys(t for job in texts for t, s in job if s == special))
+            if batch:
+                ids.update(zip(((t, special) for t in batch),
+                               tok(batch, add_special_tokens=special)["input_ids"]))
+        pairs = []
+        for i, job in enumerate(texts):
+            if len(job) == 1:
+                cont = ids[job[0]]
+                if prefix is None:
+                    raise BenchError(f"model '{name}': request {i} has an empty context and the "
+                                     "tokenizer has neither bos nor eos to stand for it")
+                ctx, cont = ([prefix], cont) if cont[:1] != [prefix] else (cont[:1], cont[1:])
+            else:
+                whole, ctx = ids[job[0]], ids[job[1]]
+                cont = whole[len(ctx):]
+            if not cont:
+                raise BenchError(f"model '{name}': request {i}: the continuation tokenizes to "
+                                 "nothing (lm-eval needs at least one continuation token)")
+            if not ctx:
+                raise BenchError(f"model '{name}': request {i}: the context tokenizes to nothing")
+            pairs.append((ctx, cont))
+        return pairs
 
     @torch.inference_mode()
     def oc_pad_nll(self, pairs: list[tuple[int, int]]) -> list[float]:
@@ -68,21 +138,42 @@ class TrieScoring:
         logp = torch.log_softmax(out.logits[0].float(), dim=-1)
         return [0.0 if k == 0 else -logp[k - 1, tok].item() for k, tok in pairs]
 
-    def _gather_nll(self, logits: torch.Tensor, picks: list[tuple[int, int, int]]) -> list[float]:
-        """Cross-entropy (float32) at (row, position, label) picks; a pad-id label counts zero,
-        as OpenCompass's ignore_index."""
+    def _token_scores(self, seqs: list[list[list[int]]]) -> list[list[tuple[list, list]]]:
+        """Per item, per token sequence: (nll, greedy) per token. Index t scores token t predicted
+        from the tokens before it: float32 cross-entropy, and whether it is the argmax; index 0
+        is (0.0, False). Each item's shared prefixes run once."""
+        tries = [build_trie(i, cands, share=self.share_prefix) for i, cands in enumerate(seqs)]
+        scores = {(i, c): ([0.0] * len(seq), [False] * len(seq))
+                  for i, cands in enumerate(seqs) for c, seq in enumerate(cands)}
+        for group in group_items(tries, self.batch_tokens):
+            level, parents = [root for roots in group for root in roots], []
+            while level:  # a level's nodes read their parents' KV; then that KV is dropped
+                for chunk in chunk_rows(pack(level, self.share_prefix), self.batch_tokens):
+                    self._score_rows(chunk, scores)
+                for node in parents:
+                    node.row_kv = node.visible = None
+                parents, level = level, [c for n in level for c in n.children]
+        self.stats["tokens_naive"] += sum(len(seq) for cands in seqs for seq in cands)
+        self.stats["sequences"] += sum(len(cands) for cands in seqs)
+        return [[scores[(i, c)] for c in range(len(cands))] for i, cands in enumerate(seqs)]
+
+    @staticmethod
+    def _gather(logits: torch.Tensor, picks: list[tuple[int, int, int]]) -> tuple[list, list]:
+        """Cross-entropy (float32) at (row, position, label) picks, and whether the label is the
+        argmax there."""
         if not picks:
-            return []
+            return [], []
         rows, pos, labels = (torch.tensor(x, device=logits.device) for x in zip(*picks))
         picked = logits[rows, pos].float()
         nll = torch.logsumexp(picked, dim=-1) - picked.gather(-1, labels[:, None])[:, 0]
-        return torch.where(labels == self.pad_id, torch.zeros_like(nll), nll).tolist()
+        return nll.tolist(), (picked.argmax(dim=-1) == labels).tolist()
 
-    def _score_rows(self, chunk: list[Row], nll: dict[tuple[int, int], float]) -> None:
+    def _score_rows(self, chunk: list[Row], scores: dict[tuple[int, int], tuple]) -> None:
         """Feed a chunk of packed rows. A row's prefix is one copy of its parent's row KV; each
         node in it sees the positions its parent may see, then its own tokens causally (a 4D
-        additive mask, padded rows and positions hidden). Adds the picks' losses and keeps, for
-        nodes with children, their row's KV and what of it they see."""
+        additive mask, padded rows and positions hidden). Writes the picks' (nll, greedy) into
+        `scores` at the token they predict and keeps, for nodes with children, their row's KV
+        and what of it they see."""
         from transformers import DynamicCache
 
         n_rows, width = len(chunk), max(r.width for r in chunk)
@@ -104,7 +195,7 @@ class TrieScoring:
                     n, n, dtype=torch.bool).tril()
                 for off, token, members in node.picks:
                     picks.append((r, offset + off, token))
-                    owners.append([(node.item, m) for m in members])
+                    owners.append((node.start + off + 1, [(node.item, m) for m in members]))
                 segments.append((r, node, offset, seen))
                 offset += n
             allow[r, offset:, prefix] = True  # padding queries look at a real key: stay finite
@@ -129,9 +220,9 @@ class TrieScoring:
             kw["cache"] = DynamicCache(ddp_cache_data=layers)
         keep = any(node.children for row in chunk for node in row.nodes)
         out = self._forward(ids, mask, sum(r.width for r in chunk), use_cache=keep, **kw)
-        for value, keys in zip(self._gather_nll(out.logits, picks), owners):
+        for value, greedy, (t, keys) in zip(*self._gather(out.logits, picks), owners):
             for key in keys:
-                nll[key] += value
+                scores[key][0][t], scores[key][1][t] = value, greedy
         if keep:
             cache = self.cache_of(out)
             kv = [[(layer.keys[r: r + 1], layer.values[r: r + 1]) for layer in cache.layers]

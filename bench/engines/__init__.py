@@ -51,3 +51,22 @@ def build_engine_task(entry: TaskEntry, data_dir: Path) -> EngineTask:
         raise BenchError(f"unknown engine '{entry.engine}'{suggest(entry.engine, _ENGINES)}")
     module = importlib.import_module(_ENGINES[entry.engine])
     return module.build(entry, data_dir)
+
+
+@dataclass(frozen=True)
+class EngineScore:
+    """An engine task's own per-sample score, filed in the score layer like any scorer's."""
+
+    signature: str
+    name: str = "engine"
+    metrics: tuple[str, ...] = ("accuracy",)
+
+    @property
+    def fingerprint(self) -> str:  # the engine and its version are in the output's key
+        from bench.evaluate.manifest import fingerprint_of
+
+        return fingerprint_of("engine", 1)
+
+    def score(self, samples: list, outputs: list[dict]) -> list[dict]:
+        return [{"values": {"accuracy": float(o["score"])}, "answer": o.get("answer")}
+                for o in outputs]

@@ -53,3 +53,14 @@ def cache_key(model_fp: str, task_fp: str, sample_hash: str, decoding: dict, bac
         [model_fp, task_fp, sample_hash, decoding, backend], sort_keys=True, ensure_ascii=False
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def score_key(cache_key: str, scorer_fp: str) -> str:
+    """The content address of one score: an output (by its key) under one scorer."""
+    return hashlib.sha256(f"{cache_key}|{scorer_fp}".encode()).hexdigest()
+
+
+def fingerprint_of(*parts) -> str:
+    """sha256 over JSON parts (a scorer's name, version and settings)."""
+    raw = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()

@@ -1,8 +1,10 @@
-"""Score tasks with a backend, through the cache.
+"""Evaluate tasks with a backend, through the two layers of the store.
 
-For each (model, task): compute every sample's cache key, take what the store already knows, score
-the rest in chunks (each chunk committed before the next starts), then compute metrics over all
-samples. Nothing already known is computed again; a killed run loses at most one chunk.
+For each (model, task): compute every sample's output key, take the outputs the store already
+knows, ask the model for the rest in chunks (each chunk committed before the next starts); then
+the same for each scorer over the outputs (score key: output key + scorer fingerprint); then
+metrics over all samples. Nothing already known is computed again; a killed run loses at most
+one chunk; a new scorer asks the model nothing.
 """
 
 from __future__ import annotations
@@ -10,19 +12,18 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.backends.base import Backend, oc_batched_ce
 from bench.config import ModelSpec, SuiteSpec
-from bench.engines import EngineTask
+from bench.engines import EngineScore, EngineTask
 from bench.errors import BenchError, Interrupted
-from bench.evaluate.manifest import cache_key, environment
-from bench.metrics.stats import accuracy, suite_average
+from bench.evaluate.manifest import cache_key, environment, score_key
+from bench.metrics.stats import mean_ci, suite_average
 from bench.store import SCHEMA_VERSION, Store
-from bench.tasks import postprocess
-from bench.tasks.base import Sample, Task
+from bench.tasks.base import Task
+from bench.tasks.kinds import get_kind
 
 CHUNK = int(os.environ.get("BENCH_CHUNK_SIZE", "32"))  # samples committed together
 
@@ -52,52 +53,7 @@ class ModelRun:
     tasks: list[TaskResult] = field(default_factory=list)
     average: dict | None = None
     model_calls: int = 0
-
-
-def decoding_of(spec: ModelSpec, task: Task) -> dict:
-    """What decides a sample's output besides model, task and sample: part of its cache key."""
-    if task.mode == "ppl":
-        return {"mode": "ppl"}
-    return {"mode": "gen", "greedy": True, "max_new_tokens": spec.generation.max_new_tokens,
-            "early_stop": spec.generation.early_stop}
-
-
-def _score_gen(backend: Backend, spec: ModelSpec, task: Task, chunk: list[Sample]) -> list[dict]:
-    name = task.meta.get("postprocess", "first_capital")
-    post = postprocess.get(name)
-    stop: Callable[[str], bool] | None = None
-    if spec.generation.early_stop:
-        stop = lambda text: postprocess.decided(name, text)  # noqa: E731 - answer is fixed
-    outputs = backend.generate(
-        [s.gen_prompt for s in chunk], spec.generation.max_new_tokens, stop
-    )
-    records = []
-    for sample, raw in zip(chunk, outputs, strict=True):
-        answer = post(raw)
-        target = sample.letters[sample.target]
-        record = {
-            "id": sample.id, "input": backend.render(sample.gen_prompt, "gen"), "target": target,
-            "prediction": raw, "answer": answer, "score": float(answer == target),
-        }
-        if stop is not None and stop(raw):  # decoding stopped here: not the model's whole answer
-            record["prediction_cut"] = "early stop: decoding ended once the answer was decided"
-        records.append(record)
-    return records
-
-
-def _score_ppl(backend: Backend, task: Task, chunk: list[Sample]) -> list[dict]:
-    scored = backend.score_candidates([list(s.ppl_prompts) for s in chunk])
-    records = []
-    for sample, cands in zip(chunk, scored, strict=True):
-        ces = [c["ce"] for c in cands]
-        best = ces.index(min(ces))  # OpenCompass: first minimum wins ties
-        target = sample.letters[sample.target]
-        records.append({
-            "id": sample.id, "input": backend.render(sample.ppl_prompts[sample.target], "ppl"),
-            "target": target, "prediction": sample.letters[best], "answer": sample.letters[best],
-            "score": float(best == sample.target), "logprobs": cands,
-        })
-    return records
+    scorer_calls: int = 0  # scores computed (not read from the store)
 
 
 def _add_cost(records: list[dict], wall: float, tokens: int) -> None:
@@ -119,50 +75,73 @@ def signature_of(task: Task, ppl_batch: int | None) -> str:
     return task.signature + (f"|oc-batch:{batch}" if batch else "")
 
 
-def _oc_batched(backend: Backend, task: Task, store: Store, run_id: str, records: list[dict],
-                batch_size: int) -> list[dict]:
-    """The task's ppl records as OpenCompass scores them at `batch_size` (suite `ppl_compat`).
-    Such a value depends on its batch neighbours, so its key holds the batch size, the item's
-    position and the number of items (the data itself is in the task fingerprint)."""
+def _oc_batched(backend: Backend, task: Task, store: Store, run_id: str, outputs: list[dict],
+                batch_size: int) -> tuple[list[str], list[dict]]:
+    """The task's ppl outputs as OpenCompass scores them at `batch_size` (suite `ppl_compat`), with
+    their keys. Such a value depends on its batch neighbours, so its key holds the batch size, the
+    item's position and the number of items (the data itself is in the task fingerprint)."""
     model_fp, backend_id, n = backend.fingerprint, backend.info["backend_version"], len(task.samples)
-    keys = {s.id: cache_key(model_fp, task.fingerprint, s.hash, {
+    keys = [cache_key(model_fp, task.fingerprint, s.hash, {
         "mode": "ppl", "opencompass_batch_size": batch_size, "position": i, "n_items": n},
-        backend_id) for i, s in enumerate(task.samples)}
-    known = store.get_records(keys.values())
+        backend_id) for i, s in enumerate(task.samples)]
+    known = store.get_records(keys)
     if len(known) == n:
-        store.link_items(run_id, task.key, [(s.id, keys[s.id]) for s in task.samples])
-        return [known[keys[s.id]] for s in task.samples]
+        store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys)])
+        return keys, [known[k] for k in keys]
     pad_nll = getattr(backend, "oc_pad_nll", None)
     if pad_nll is None:
         raise BenchError(f"ppl_compat: backend '{backend.info.get('backend')}' cannot reproduce "
                          "OpenCompass's batched values; drop ppl_compat from the suite")
-    ces = oc_batched_ce([r["logprobs"] for r in records], batch_size, pad_nll)
+    ces = oc_batched_ce([r["logprobs"] for r in outputs], batch_size, pad_nll)
     rows = []
-    for s, r, ce in zip(task.samples, records, ces, strict=True):
-        best = ce.index(min(ce))
-        rows.append((s.id, keys[s.id], model_fp, task.fingerprint, s.hash, {
-            **r, "prediction": s.letters[best], "answer": s.letters[best],
-            "score": float(best == s.target), "opencompass_batch_size": batch_size,
+    for s, k, r, ce in zip(task.samples, keys, outputs, ces, strict=True):
+        kept = {f: v for f, v in r.items() if f not in ("prediction", "answer", "score")}
+        rows.append((s.id, k, model_fp, task.fingerprint, s.hash, {
+            **kept, "opencompass_batch_size": batch_size,
             "logprobs": [{**c, "ce": v, "ce_batch_size_1": c["ce"]} for c, v in zip(r["logprobs"], ce)],
         }))
     store.put_records(run_id, task.key, rows)
-    return [row[-1] for row in rows]
+    return keys, [row[-1] for row in rows]
+
+
+def score_outputs(scorers: list, items: list[tuple[str, object, str, dict]], store: Store,
+                  run_id: str, task_key: str) -> tuple[dict[str, list[float]], int]:
+    """Score (sample id, sample, output key, output) items with each scorer, through the score
+    layer: a score already stored under (output key, scorer fingerprint) is read, not computed.
+    Returns each metric's values in item order, and how many scores were computed."""
+    values: dict[str, list[float]] = {}
+    computed = 0
+    for scorer in scorers:
+        keys = [score_key(key, scorer.fingerprint) for _, _, key, _ in items]
+        known = store.get_scores(keys)
+        store.link_scores(run_id, task_key, [
+            (sid, scorer.name, k) for (sid, *_), k in zip(items, keys) if k in known])
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start: start + CHUNK]
+            scored = scorer.score([items[i][1] for i in chunk], [items[i][3] for i in chunk])
+            store.put_scores(run_id, task_key, [
+                (items[i][0], scorer.name, keys[i], items[i][2], scorer.fingerprint, r)
+                for i, r in zip(chunk, scored, strict=True)])
+            known.update((keys[i], r) for i, r in zip(chunk, scored))
+            computed += len(chunk)
+        for metric in scorer.metrics:
+            values[metric] = [known[k]["values"][metric] for k in keys]
+    return values, computed
 
 
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
     reporter: Reporter, seed: int, ppl_batch: int | None = None,
 ) -> TaskResult:
+    kind = get_kind(task.kind)
     model_fp = backend.fingerprint
-    decoding = decoding_of(spec, task)
+    decoding = kind.decoding(spec, task)
     backend_id = backend.info["backend_version"]
-    keys = {
-        s.id: cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id)
-        for s in task.samples
-    }
-    known = store.get_records(keys.values())
-    store.link_items(run_id, task.key, [(s.id, keys[s.id]) for s in task.samples if keys[s.id] in known])
-    todo = [s for s in task.samples if keys[s.id] not in known]
+    keys = [cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id) for s in task.samples]
+    known = store.get_records(keys)
+    store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys) if k in known])
+    todo = [(s, k) for s, k in zip(task.samples, keys) if k not in known]
 
     reporter.start(f"{spec.name} · {task.key} ({task.mode})", len(task.samples), len(task.samples) - len(todo))
     before = dict(backend.stats) if todo else {}
@@ -170,44 +149,40 @@ def evaluate_task(
     for i in range(0, len(todo), CHUNK):
         chunk = todo[i : i + CHUNK]
         c0, pushed0 = time.perf_counter(), backend.stats.get("tokens_pushed", 0)
-        if task.mode == "gen":
-            records = _score_gen(backend, spec, task, chunk)
-        else:
-            records = _score_ppl(backend, task, chunk)
-        _add_cost(records, time.perf_counter() - c0, backend.stats.get("tokens_pushed", 0) - pushed0)
-        rows = [
-            (s.id, keys[s.id], model_fp, task.fingerprint, s.hash, r)
-            for s, r in zip(chunk, records, strict=True)
-        ]
-        store.put_records(run_id, task.key, rows)
-        for s, r in zip(chunk, records, strict=True):
-            known[keys[s.id]] = r
+        outputs = kind.ask(backend, spec, task, [s for s, _ in chunk])
+        _add_cost(outputs, time.perf_counter() - c0, backend.stats.get("tokens_pushed", 0) - pushed0)
+        store.put_records(run_id, task.key, [
+            (s.id, k, model_fp, task.fingerprint, s.hash, r)
+            for (s, k), r in zip(chunk, outputs, strict=True)])
+        known.update((k, r) for (_, k), r in zip(chunk, outputs))
         reporter.advance(len(chunk))
     wall = time.perf_counter() - t0
     reporter.finish()
 
-    records = [known[keys[s.id]] for s in task.samples]
-    signature = signature_of(task, ppl_batch)
+    outputs = [known[k] for k in keys]
     if oc_batch(task, ppl_batch):
-        records = _oc_batched(backend, task, store, run_id, records, ppl_batch)
-    scores = [r["score"] for r in records]
-    metrics = {"accuracy": accuracy(scores, seed=seed)}
+        keys, outputs = _oc_batched(backend, task, store, run_id, outputs, ppl_batch)
+    items = [(s.id, s, k, r) for s, k, r in zip(task.samples, keys, outputs)]
+    values, scored = score_outputs(task.scorers, items, store, run_id, task.key)
+    metrics = {name: mean_ci(v, seed=seed) for name, v in values.items()}
     after = backend.stats if todo else {}
     timings = {
         "wall_s": wall, "computed": len(todo), "cached": len(task.samples) - len(todo),
+        "scored": scored,
         **{k: after.get(k, 0) - before.get(k, 0) for k in ("tokens_pushed", "tokens_naive", "forward_calls")},
     }
-    store.finish_task(run_id, task.key, task.fingerprint, signature, metrics, timings)
+    store.finish_task(run_id, task.key, task.fingerprint, signature_of(task, ppl_batch), metrics, timings)
     rows = task.rows.summary() if task.rows else None
-    return TaskResult(task.key, metrics, timings | {"scores": scores}, rows)
+    return TaskResult(task.key, metrics, timings | {"scores": values[task.scorers[0].metrics[0]]}, rows)
 
 
 def evaluate_engine_task(
     backend: Backend, spec: ModelSpec, task: EngineTask, store: Store, run_id: str,
     reporter: Reporter, seed: int,
 ) -> TaskResult:
-    """A task another engine runs whole. Its records go under per-sample keys, and an index
-    record under the task's key says which; with that index present, nothing runs."""
+    """A task another engine runs whole. Its outputs go under per-sample keys, and an index
+    record under the task's key says which; with that index present, nothing runs. The engine's
+    own per-sample score is filed in the score layer like any scorer's (EngineScore)."""
     model_fp = backend.fingerprint
     decoding = task.decoding(spec)
     index_key = cache_key(model_fp, task.fingerprint, "*index*", decoding, task.engine_version)
@@ -231,19 +206,23 @@ def evaluate_engine_task(
     reporter.advance(1)
     reporter.finish()
     records = store.get_records(k for _, k in index["keys"])
-    scores = [records[k]["score"] for _, k in index["keys"]]
-    metrics = {"accuracy": accuracy(scores, seed=seed), "engine": index["metrics"]}
-    timings |= {"computed": computed, "cached": len(scores) - computed}
+    items = [(sid, None, k, records[k]) for sid, k in index["keys"]]
+    values, scored = score_outputs([EngineScore(task.signature)], items, store, run_id, task.key)
+    metrics = {"accuracy": mean_ci(values["accuracy"], seed=seed), "engine": index["metrics"]}
+    timings |= {"computed": computed, "cached": len(items) - computed, "scored": scored}
     store.finish_task(run_id, task.key, task.fingerprint, task.signature, metrics, timings)
-    return TaskResult(task.key, metrics, timings | {"scores": scores})
+    return TaskResult(task.key, metrics, timings | {"scores": values["accuracy"]})
 
 
 def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | None = None) -> dict:
     if isinstance(task, Task):
         batch = {"opencompass_batch_size": b} if (b := oc_batch(task, ppl_batch)) else {}
-        return {"fingerprint": task.fingerprint, "data_sha256": task.data_sha256,
+        return {"fingerprint": task.fingerprint, "data_sha256": task.data_sha256, "kind": task.kind,
                 "signature": signature_of(task, ppl_batch), "mode": task.mode,
-                "n": len(task.samples), "decoding": decoding_of(spec, task) | batch,
+                "scorers": {s.name: {"fingerprint": s.fingerprint, "signature": s.signature,
+                                     "metrics": list(s.metrics)} for s in task.scorers},
+                "n": len(task.samples),
+                "decoding": get_kind(task.kind).decoding(spec, task) | batch,
                 **({"rows": task.rows.summary()} if task.rows else {})}
     return {"fingerprint": task.fingerprint, "signature": task.signature, "mode": task.mode,
             "engine": task.engine_version, **task.meta}
@@ -293,6 +272,7 @@ def run_model(
     result.average = suite_average({t.task: t.timings["scores"] for t in result.tasks},
                                    seed=suite.seed)
     result.model_calls = backend.stats.get("forward_calls", 0) - calls_before
+    result.scorer_calls = sum(t.timings["scored"] for t in result.tasks)
     totals = {
         k: sum(t.timings[k] for t in result.tasks)
         for k in ("wall_s", "tokens_pushed", "tokens_naive", "forward_calls", "computed", "cached")

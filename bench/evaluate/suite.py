@@ -17,14 +17,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.config import ModelSpec, SuiteSpec, load_models, load_suite
+from bench.config import ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.logs import log_path, third_party_output
 from bench.store import Store
-from bench.tasks import download, get_spec, load_task
+from bench.tasks import download, get_spec, load_task, preference
 from bench.tasks.base import Task
+from bench.tasks.kinds import bind_scorers
 from bench.tasks.loaders import resolve_data_dir
 
 
@@ -54,24 +55,42 @@ class RichReporter(Reporter):
 def load_tasks(suite_path: Path, data_dir: Path | None, limit: int | None):
     suite = load_suite(suite_path)
     entries = suite.resolved_tasks()
+    clue = [e for e in entries if e.engine == "bench" and e.kind == "choice"]
     root = resolve_data_dir(data_dir, suite.data_dir, fetch=lambda: download.ensure(
-        [e.name for e in entries], sorted({e.split for e in entries})))
-    tasks: list[Task | EngineTask] = []
-    for i, entry in enumerate(entries):
-        entry = entry.model_copy(update={"limit": limit or entry.limit})
+        [e.name for e in clue], sorted({e.split for e in clue})))
+    tasks = [_load_entry(suite, i, entry.model_copy(update={"limit": limit or entry.limit}), root)
+             for i, entry in enumerate(entries)]
+    return suite, root, tasks
+
+
+def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task | EngineTask:
+    """One suite entry as a task; a mistake in the entry itself names its line."""
+    try:
+        if entry.engine != "bench" and (entry.scorers or entry.kind != "choice"):
+            raise BenchError(f"task '{entry.name}': an {entry.engine} task is scored by its "
+                             "engine; drop `kind` and `scorers` from it")
         if entry.engine != "bench":
-            try:
-                tasks.append(build_engine_task(entry, root))
-            except BenchError as exc:
-                raise BenchError(f"{suite.where_task(i)}: {exc}") from None
-            continue
-        try:
+            return build_engine_task(entry, root)
+        if (entry.kind == "preference") != bool(entry.data):
+            raise BenchError(f"task '{entry.name}': a preference task needs `data:` (a JSONL file "
+                             "of prompt/chosen/rejected rows), and only a preference task takes it")
+        if entry.kind == "choice":
             get_spec(entry.name)
+    except BenchError as exc:
+        raise BenchError(f"{suite.where_task(i)}: {exc}") from None
+    if entry.kind == "choice":
+        task = load_task(entry.name, entry.split, entry.mode, root, entry.limit,
+                         suite.max_bad_fraction, suite.max_row_bytes)
+    else:
+        base = suite._source.path.parent if suite._source else Path.cwd()
+        task = preference.load(entry.name, base / Path(entry.data).expanduser(), entry.split,
+                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes)
+    if entry.scorers:
+        try:
+            task.scorers = bind_scorers(task, entry.scorers)
         except BenchError as exc:
             raise BenchError(f"{suite.where_task(i)}: {exc}") from None
-        tasks.append(load_task(entry.name, entry.split, entry.mode, root, entry.limit,
-                               suite.max_bad_fraction, suite.max_row_bytes))
-    return suite, root, tasks
+    return task
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Accuracy with a seeded percentile bootstrap CI, and a suite average whose CI resamples each
+"""Means (accuracy, ROUGE, margins) with a seeded percentile bootstrap CI, and a suite average whose CI resamples each
 task independently (stratified), so small tasks carry their own uncertainty into the average.
 
 One order everywhere: scores are sorted before resampling and tasks taken by name, so a CI
@@ -20,8 +20,8 @@ def _ci(boot: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def accuracy(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> dict:
-    """{'value', 'n', 'ci_low', 'ci_high'} for a list of 0/1 scores."""
+def mean_ci(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> dict:
+    """{'value', 'n', 'ci_low', 'ci_high'}: the mean of per-sample values (0/1 for accuracy)."""
     x = np.sort(np.asarray(scores, dtype=float))
     n = len(x)
     if n == 0:
@@ -51,3 +51,9 @@ def suite_average(per_task: Mapping[str, Sequence[float]], *, seed: int = 1234,
         "ci_high": high,
         "n_samples": int(sum(len(s) for s in per_task)),
     }
+
+
+def headline(metrics: Mapping[str, dict]) -> tuple[str, dict]:
+    """A task's headline metric (name, {value, n, ci...}): its first scorer's first metric.
+    (An engine task's own numbers sit under "engine", beside bench's.)"""
+    return next((k, v) for k, v in metrics.items() if k != "engine")

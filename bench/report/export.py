@@ -39,7 +39,7 @@ def tables(store: Store, suite: str) -> tuple[list[dict], list[dict]]:
         for row in store.run_tasks(run["run_id"]):
             items = store.run_items(run["run_id"], row["task"])
             timings = row["timings"] | compute_cost([r for _, r in items], row["timings"])
-            named = {"accuracy": row["metrics"]["accuracy"]}
+            named = {k: v for k, v in row["metrics"].items() if k != "engine"}
             named |= {f"engine:{k}": v for k, v in (row["metrics"].get("engine") or {}).items()
                       if isinstance(v, dict) and "value" in v}
             for name, m in named.items():

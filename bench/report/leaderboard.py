@@ -6,7 +6,7 @@ import time
 
 import bench
 from bench.errors import BenchError
-from bench.metrics.stats import suite_average
+from bench.metrics.stats import headline, suite_average
 from bench.store import Store
 
 EXAMPLES_PER_TASK = 6
@@ -61,7 +61,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
     models, records = [], {}
     for run in runs:
         manifest = run["manifest"]
-        scores, wall, pushed, cached, answered = {}, 0.0, 0, 0, 0
+        scores, metrics, wall, pushed, cached, answered = {}, {}, 0.0, 0, 0, 0
         per_task_scores = {}
         for row in store.run_tasks(run["run_id"]):
             key = row["task"]
@@ -70,14 +70,19 @@ def leaderboard_data(store: Store, suite: str) -> dict:
                 name, split = key.split(":", 1)[1], str(info.get("split", ""))
             else:  # a native task, "<name>-<split>"
                 name, split = key.rsplit("-", 1)[0], key.rsplit("-", 1)[-1]
+            metric, value = headline(row["metrics"])
             task = tasks.setdefault(key, {
-                "key": key, "name": name, "split": split,
+                "key": key, "name": name, "split": split, "kind": info.get("kind", "choice"),
                 "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
-                "rows": None,
+                "rows": None, "metric": metric, "metric_names": [],
             })
+            for other in row["metrics"]:  # every metric any model has, first model's order
+                if other != "engine" and other not in task["metric_names"]:
+                    task["metric_names"].append(other)
             if task["rows"] is None and info.get("rows"):  # read/kept/bad/dropped of its data
                 task["rows"] = info["rows"]
-            scores[key] = row["metrics"]["accuracy"]
+            scores[key] = value
+            metrics[key] = {k: v for k, v in row["metrics"].items() if k != "engine"}
             recs = store.run_records(run["run_id"], key)
             cost = compute_cost(recs, row["timings"])
             wall, pushed = wall + cost["wall_s"], pushed + cost["tokens_pushed"]
@@ -92,7 +97,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "device": backend.get("device", ""), "wall_s": wall, "tokens_pushed": pushed,
             "tokens_per_s": pushed / wall if wall > 0 and pushed else None,
             "cached_share": cached / answered if answered else None,
-            "run_id": run["run_id"], "scores": scores,
+            "run_id": run["run_id"], "scores": scores, "metrics": metrics,
             "trust_remote_code": bool(manifest.get("trust_remote_code")),
             "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
         })
@@ -106,7 +111,8 @@ def leaderboard_data(store: Store, suite: str) -> dict:
         "models": models,
         "examples": {k: _pick_examples(v) for k, v in records.items()},
         "notes": [
-            "Accuracy in %, with a 95% seeded bootstrap CI and n. FewCLUE dev sets are small "
+            "Accuracy (or a task's first metric) in %, with a 95% seeded bootstrap CI and n; a "
+            "task with more metrics lists them all in its section. FewCLUE dev sets are small "
             "(n≈160): differences inside the CIs are noise.",
             "Wall time, tokens pushed and tokens/s are what computing these results took, also "
             "where this run read them from the cache (its share is shown under the wall time).",

@@ -143,6 +143,14 @@ def _score_cells(metrics: list) -> list[dict]:
     return cells
 
 
+def _metric_cell(m) -> dict | None:
+    """A metric shown as its plain value (not all metrics are rates: a margin is not)."""
+    if _value(m) is None:
+        return None
+    return {"value": _value(m), "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+            "n": m.get("n")}
+
+
 def _plain_cells(values: list, better: str) -> list[dict]:
     """Cells without a CI (speed): only the best one is marked."""
     present = [v for v in values if _finite(v)]
@@ -221,10 +229,16 @@ def _view(data: dict) -> dict:
                **{f"{f}_chars": _full_length(e, f) for f in EXAMPLE_TEXTS},
                "prediction_cut": _text(e.get("prediction_cut")),
                "correct": e.get("correct")} for e in examples.get(t["key"]) or []]
+        names = [_text(n) for n in t.get("metric_names") or []]
+        metric_rows = [{"model": _text(m.get("name")), "cells": [
+            _metric_cell(((m.get("metrics") or {}).get(t["key"]) or {}).get(n)) for n in names]}
+            for m in models] if len(names) > 1 else []
         sections.append({"key": _text(t["key"]), "name": _text(t.get("name", t["key"])),
                          "split": _text(t.get("split")), "mode": _text(t.get("mode")),
+                         "metric": _text(t.get("metric") or "accuracy"),
                          "signature": _text(t.get("signature")), "n": t.get("n"), "examples": ex,
-                         "rows": _rows_view(t.get("rows"))})
+                         "rows": _rows_view(t.get("rows")), "metric_names": names,
+                         "metric_rows": metric_rows})
 
     return {
         "title": _text(data.get("title") or "bench leaderboard"),

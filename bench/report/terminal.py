@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.config import TRUST_ENV, ModelsFile, looks_local, path_problems
+from bench.metrics.stats import headline
 
 
 def pct(metric: dict | None) -> str:
@@ -34,7 +35,8 @@ def print_runs(console: Console, runs) -> None:
     if not runs:
         return
     keys = list(dict.fromkeys(t.task for run in runs for t in run.tasks))
-    table = Table(title="accuracy % [95% bootstrap CI] n", title_justify="left")
+    table = Table(title="accuracy (or the task's first metric) % [95% bootstrap CI] n",
+                  title_justify="left")
     table.add_column("task", style="bold")
     for run in runs:
         table.add_column(run.model, justify="right")
@@ -44,7 +46,10 @@ def print_runs(console: Console, runs) -> None:
     if skipped:
         table.add_column("rows skipped", style="yellow")
     for key in keys:
-        table.add_row(key, *(pct(m[key].metrics["accuracy"]) if key in m else "—" for m in by_model),
+        first = next(m[key] for m in by_model if key in m)
+        name = headline(first.metrics)[0]
+        table.add_row(key if name == "accuracy" else f"{key} ({name})",
+                      *(pct(headline(m[key].metrics)[1]) if key in m else "—" for m in by_model),
                       *([skipped.get(key, "")] if skipped else []))
     table.add_section()
     table.add_row("average", *(pct(run.average) for run in runs), style="bold")
@@ -58,7 +63,8 @@ def print_runs(console: Console, runs) -> None:
         f"{total(r, 'tokens_pushed') / total(r, 'wall_s'):.0f}" if total(r, "computed") else "—"
         for r in runs))
     console.print(table)
-    console.print(f"model calls this run: {sum(r.model_calls for r in runs)}")
+    console.print(f"model calls this run: {sum(r.model_calls for r in runs)} · scores computed: "
+                  f"{sum(r.scorer_calls for r in runs)}")
 
 
 def _remote_code(spec) -> str:

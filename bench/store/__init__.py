@@ -1,5 +1,6 @@
 """Run records and the content-addressed result cache."""
 
-from bench.store.db import SCHEMA_VERSION, Store
+from bench.store.db import Store
+from bench.store.migrate import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Store"]

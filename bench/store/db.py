@@ -1,11 +1,14 @@
-"""The result store: one SQLite file in WAL mode.
+"""The result store: one SQLite file in WAL mode, in two content-addressed layers.
 
-- `records`: the content-addressed cache, one row per cache key (model, task, sample, decoding,
-  backend). Written per chunk as samples are scored, so a killed run loses at most the chunk in
-  flight, and a rerun finds everything already known. INSERT OR IGNORE keeps a key unique even when
-  two runs write at once.
-- `runs`, `run_tasks`, `run_items`: what one invocation asked for and got (manifest, metrics,
-  timings, and which cached record answered each sample).
+- `records`: what the model answered (a generation, or log-likelihoods), one row per cache key
+  (model, task prompts, sample, decoding, backend). Written per chunk as samples are answered, so a
+  killed run loses at most the chunk in flight, and a rerun finds everything already known.
+- `scores`: what a scorer made of one output, keyed by the output's key and the scorer's
+  fingerprint, so a new scorer re-scores without asking the model again.
+- `runs`, `run_tasks`, `run_items`, `run_scores`: what one invocation asked for and got (manifest,
+  metrics, timings, and which cached output and score answered each sample).
+INSERT OR IGNORE keeps a key unique even when two runs write at once. Schema versions and upgrades:
+bench/store/migrate.py.
 """
 
 from __future__ import annotations
@@ -19,47 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.errors import BenchError
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    cache_key TEXT PRIMARY KEY,
-    model_fp TEXT NOT NULL,
-    task_fp TEXT NOT NULL,
-    sample_hash TEXT NOT NULL,
-    record TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    suite TEXT NOT NULL,
-    model TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started REAL NOT NULL,
-    ended REAL,
-    manifest TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS run_tasks (
-    run_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    task_fp TEXT NOT NULL,
-    signature TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    timings TEXT NOT NULL,
-    PRIMARY KEY (run_id, task)
-);
-CREATE TABLE IF NOT EXISTS run_items (
-    run_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    sample_id TEXT NOT NULL,
-    cache_key TEXT NOT NULL,
-    PRIMARY KEY (run_id, task, sample_id)
-);
-CREATE INDEX IF NOT EXISTS runs_by_suite ON runs (suite, model, status, ended);
-"""
-
+from bench.store.migrate import open_schema
 
 class Store:
     """Thread-unsafe handle on results/bench.sqlite; open one per process."""
@@ -71,19 +34,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
-        with self._tx():
-            for stmt in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(stmt)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise BenchError(  # inside the transaction: rolled back, nothing written
-                    f"{self.path}: written with store schema version {row[0]}, this bench reads "
-                    f"version {SCHEMA_VERSION}; run the bench version that wrote it, or point "
-                    "--results (BENCH_RESULTS_DIR) at another folder (migrations come later)")
+        self.upgraded = open_schema(self._db, self.path)  # a note when an old store was upgraded
 
     @classmethod
     def existing(cls, path: str | Path) -> Store:
@@ -136,6 +87,36 @@ class Store:
                     "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
                     [(run_id, task, sid, k) for sid, k, *_ in rows],
                 )
+
+    def get_scores(self, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(keys)
+        found: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT score_key, record FROM scores WHERE score_key IN ({marks})", chunk)
+            found.update((k, json.loads(r)) for k, r in rows)
+        return found
+
+    def put_scores(self, run_id: str, task: str,
+                   rows: list[tuple[str, str, str, str, str, dict]]) -> None:
+        """rows: (sample_id, scorer, score_key, cache_key, scorer_fp, record), one transaction."""
+        now = time.time()
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?)",
+                [(sk, k, fp, json.dumps(r, ensure_ascii=False), now) for _, _, sk, k, fp, r in rows])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO run_scores VALUES (?, ?, ?, ?, ?)",
+                [(run_id, task, sid, name, sk) for sid, name, sk, *_ in rows])
+
+    def link_scores(self, run_id: str, task: str, items: list[tuple[str, str, str]]) -> None:
+        """Record that cached scores answered these samples: (sample_id, scorer, score_key)."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO run_scores VALUES (?, ?, ?, ?, ?)",
+                [(run_id, task, sid, name, sk) for sid, name, sk in items])
 
     def link_items(self, run_id: str, task: str, items: list[tuple[str, str]]) -> None:
         """Record that cached keys answered these samples in this run: (sample_id, cache_key)."""
@@ -208,18 +189,35 @@ class Store:
         return [record for _, record in self.run_items(run_id, task)]
 
     def run_items(self, run_id: str, task: str) -> list[tuple[str, dict]]:
-        """(cache key, record) of one task in one run, in insertion order."""
+        """(cache key, record) of one task in one run, in insertion order. A record is the
+        model's output with its scores: all under "scores" (scorer name -> score record), and
+        the first scorer's details and first value ("score") beside the output's fields."""
         rows = self._db.execute(
-            "SELECT i.cache_key, r.record FROM run_items i JOIN records r ON r.cache_key = i.cache_key "
-            "WHERE i.run_id=? AND i.task=? ORDER BY i.rowid",
+            "SELECT i.sample_id, i.cache_key, r.record FROM run_items i JOIN records r "
+            "ON r.cache_key = i.cache_key WHERE i.run_id=? AND i.task=? ORDER BY i.rowid",
             (run_id, task),
-        )
-        return [(k, json.loads(r)) for k, r in rows]
+        ).fetchall()
+        scores: dict[str, dict[str, dict]] = {}
+        for sid, name, record in self._db.execute(
+                "SELECT rs.sample_id, rs.scorer, s.record FROM run_scores rs JOIN scores s "
+                "ON s.score_key = rs.score_key WHERE rs.run_id=? AND rs.task=? ORDER BY rs.rowid",
+                (run_id, task)):
+            scores.setdefault(sid, {})[name] = json.loads(record)
+        return [(k, with_scores(json.loads(r), scores.get(sid, {}))) for sid, k, r in rows]
 
     def count_items(self, run_id: str) -> int:
         """Samples answered in one run so far (computed or from the cache)."""
         return self._db.execute("SELECT COUNT(*) FROM run_items WHERE run_id=?", (run_id,)).fetchone()[0]
 
     def count(self, table: str) -> int:
-        assert table in {"records", "runs", "run_items", "run_tasks"}
+        assert table in {"records", "scores", "runs", "run_items", "run_tasks", "run_scores"}
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def with_scores(output: dict, scores: dict[str, dict]) -> dict:
+    """An output record with its scores (see Store.run_items); the output alone when unscored."""
+    if not scores:
+        return output
+    first = next(iter(scores.values()))
+    detail = {k: v for k, v in first.items() if k != "values"}
+    return {**output, **detail, "score": next(iter(first["values"].values())), "scores": scores}

@@ -53,17 +53,20 @@ class Sample:
 
 @dataclass
 class Task:
-    """A task at one split in one mode, with its samples loaded."""
+    """A task of one kind (bench/tasks/kinds.py) at one split in one mode, with its samples
+    loaded (Sample for the choice kind; each kind has its own, with `id` and `hash`)."""
 
     name: str
     split: str
-    mode: Mode
-    samples: list[Sample]
+    mode: str  # choice: gen | ppl; preference: loglik
+    samples: list
     spec_fingerprint: str  # templates, labels, post-processor, metric, loader version
     data_sha256: str
     metric: str = "accuracy"
     meta: dict = field(default_factory=dict)
     rows: RowLog | None = None  # what reading the data kept, skipped as bad, and dropped
+    kind: str = "choice"
+    scorers: list = field(default_factory=list)  # bound by bench.tasks.kinds.bind_scorers
 
     @property
     def key(self) -> str:
@@ -76,6 +79,5 @@ class Task:
 
     @property
     def signature(self) -> str:
-        if self.mode == "gen":
-            return f"acc|mode:gen-oc|post:{self.meta.get('postprocess', 'first_capital')}"
-        return "acc|mode:ppl-oc|norm:oc-mean-ce"
+        """The headline metric's signature: its first scorer's."""
+        return self.scorers[0].signature
