@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,7 +11,6 @@ pytest.importorskip("lm_eval")
 from bench.backends.hf import HFBackend  # noqa: E402
 from bench.config import ModelSpec, TaskEntry  # noqa: E402
 from bench.engines import build_engine_task  # noqa: E402
-from bench.engines.lm_eval import loglikelihood  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.evaluate.suite import run_suite  # noqa: E402
 from bench.report.leaderboard import leaderboard_data  # noqa: E402
@@ -70,7 +68,7 @@ def test_loglikelihood_parity_with_lm_eval(task_dir, base_backend):
 
     result = task.run(base_backend.spec, base_backend)
     theirs = [lp["logprob"] for r in result.records for lp in r["logprobs"]]
-    ours = loglikelihood(base_backend, pairs)
+    ours = [r["logprob"] for r in base_backend.loglikelihood(pairs)]
     assert len(ours) == len(theirs) == 24
     assert ours == pytest.approx(theirs, abs=1e-4)
     assert [r["id"] for r in result.records] == [f"doc{i}" for i in range(12)]
@@ -78,19 +76,6 @@ def test_loglikelihood_parity_with_lm_eval(task_dir, base_backend):
     assert result.metrics["acc"]["value"] == pytest.approx(
         sum(r["score"] for r in result.records) / 12)
     assert result.timings["forward_calls"] >= 1
-
-
-def test_loglikelihood_matches_hflm(base_backend):
-    """Trailing spaces, empty contexts and shared contexts, against HFLM itself: bench's
-    prefix-shared scorer gives lm-eval's log-likelihoods."""
-    from lm_eval.models.huggingface import HFLM
-
-    lm = HFLM(pretrained=base_backend.model, tokenizer=base_backend.tokenizer, batch_size=4)
-    pairs = [("今天天气 ", "很好"), ("今天天气", "很好。"), ("今天天气", "\n他说的话"),
-             ("", "今天天气很好"), ("语句一：“我想去看海”", "\n两句话说的毫不相关。")]
-    want = lm.loglikelihood([SimpleNamespace(args=p) for p in pairs], disable_tqdm=True)
-    got = loglikelihood(base_backend, pairs)
-    assert got == pytest.approx([ll for ll, _ in want], abs=1e-4)
 
 
 def test_suite_stores_caches_and_shows_on_leaderboard(tmp_path, task_dir, tiny_model_dir,

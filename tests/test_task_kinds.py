@@ -90,7 +90,7 @@ def _full_pass_loglik(model_dir, context: str, continuation: str) -> float:
 
 
 def test_preference_kind_scores_continuations_and_reruns_for_free(tmp_path, models, tiny_model_dir):
-    data = _pairs_file(tmp_path / "pairs.jsonl")
+    _pairs_file(tmp_path / "pairs.jsonl")
     suite = _suite(tmp_path / "pref.yaml", "name: pref\nsplit: test\ntasks:\n"
                    "  - {name: shop-pairs, kind: preference, data: pairs.jsonl}\n")
     store = Store(tmp_path / "bench.sqlite")

@@ -3,10 +3,8 @@
 A suite entry `{engine: lm-eval, name: <task>, include_path: <dir>?}` is loaded with lm-eval's
 TaskManager (built-in tasks, or local YAMLs under include_path) and run by
 `lm_eval.evaluator.evaluate` on bench's loaded weights (HFLM around `backend.model`: one load).
-Per-sample output becomes bench records; the runner caches them.
-
-`loglikelihood` scores (context, continuation) pairs tokenized as lm-eval's HFLM does, on bench's
-backend, each shared context computed once (KV cache).
+Per-sample output becomes bench records; the runner caches them. bench's own backends answer
+lm-eval's `loglikelihood` contract too (Backend.loglikelihood, prefix-shared).
 """
 
 from __future__ import annotations
@@ -351,22 +349,3 @@ def build(entry: TaskEntry, data_dir: Path) -> LmEvalTask:
     if not loaded.get("tasks"):
         raise BenchError(f"lm-eval task '{entry.name}' holds no tasks")
     return LmEvalTask(entry.name, entry, loaded)
-
-
-# ---- bench-native loglikelihood ------------------------------------------------------------------
-def loglikelihood(backend: Any, pairs: list[tuple[str, str]]) -> list[float]:
-    """sum log p(continuation | context) per pair, computed by bench's own scorer
-    (score_candidates, prefix-shared): log p(context + continuation) - log p(context), with the
-    context's trailing whitespace moved to the continuation as lm-eval does. Base template only:
-    the strings are fed as they are."""
-    contexts: dict[str, list[int]] = {}
-    for i, (context, continuation) in enumerate(pairs):
-        n = len(context) - len(context.rstrip())
-        contexts.setdefault(context[: len(context) - n], []).append(i)
-    out = [0.0] * len(pairs)
-    items = [[ctx] + [ctx + pairs[i][0][len(ctx):] + pairs[i][1] for i in idxs]
-             for ctx, idxs in contexts.items()]
-    for (ctx, idxs), scored in zip(contexts.items(), backend.score_candidates(items), strict=True):
-        for i, full in zip(idxs, scored[1:], strict=True):
-            out[i] = full["logprob"] - scored[0]["logprob"]
-    return out
