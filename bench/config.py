@@ -105,6 +105,13 @@ class ModelsFile(Strict):
         return chosen
 
 
+def _names_as_entries(items):
+    """A YAML list may name an entry by a bare string: `[bustm]` is `[{name: bustm}]`."""
+    if isinstance(items, list):
+        return [{"name": i} if isinstance(i, str) else i for i in items]
+    return items
+
+
 class AccuracyScorer(Strict):
     name: Literal["accuracy"]
     norm: Literal["oc-mean-ce", "sum"] = Field("oc-mean-ce", description=(
@@ -137,9 +144,7 @@ class TaskEntry(Strict):
     @field_validator("scorers", mode="before")
     @classmethod
     def names_as_scorers(cls, scorers):
-        if isinstance(scorers, list):
-            return [{"name": s} if isinstance(s, str) else s for s in scorers]
-        return scorers
+        return _names_as_entries(scorers)
 
 
 class PplCompat(Strict):
@@ -172,9 +177,7 @@ class SuiteSpec(Strict):
     @field_validator("tasks", mode="before")
     @classmethod
     def names_as_entries(cls, tasks):
-        if isinstance(tasks, list):
-            return [{"name": t} if isinstance(t, str) else t for t in tasks]
-        return tasks
+        return _names_as_entries(tasks)
 
     def resolved_tasks(self) -> list[TaskEntry]:
         """Every entry with the suite's defaults filled in; a task appears once per split."""

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from bench.backends.hf import HFBackend
 from bench.errors import BenchError
+from bench.evaluate.runner import run_model
 from bench.evaluate.suite import plan_run, run_suite
 from bench.report.leaderboard import leaderboard_data
 from bench.report.render import render_leaderboard
 from bench.store import Store
+from bench.tasks import choice
+from bench.tasks.kinds import bind_scorers
 from tests.fixtures.make_v1_store import DATA
-from tests.helpers import write_models
+from tests.helpers import ROOT, write_models
 
 PAIRS = [
     {"prompt": "宝宝三岁，身高95厘米，穿什么尺码？", "chosen": "建议选100码，留一点活动空间。",
@@ -160,3 +165,29 @@ def test_task_entries_of_the_wrong_shape_are_refused_with_their_line(tmp_path, m
     with pytest.raises(BenchError, match=None) as err:
         plan_run(suite, models, ["tiny"], DATA, None)
     assert message in str(err.value) and "strict.yaml:" in str(err.value)
+
+
+def test_readme_scorer_example_runs(tmp_path, models):
+    """The README's smallest scorer, executed as written, scores stored outputs without a model
+    call."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Adding a task kind or a scorer", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    namespace = vars(choice).copy()
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    try:
+        suite = _suite(tmp_path / "g.yaml", "name: g\nmode: gen\nlimit: 3\ntasks: [eprstmt]\n")
+        store = Store(tmp_path / "bench.sqlite")
+        [run] = run_suite(suite, models, ["tiny"], DATA, None, store, verbose=False)
+        plan = plan_run(suite, models, ["tiny"], DATA, None)
+        [task] = plan.tasks
+        task.scorers = bind_scorers(task, [SimpleNamespace(name="accuracy", norm="oc-mean-ce"),
+                                           SimpleNamespace(name="length")])
+        backend = HFBackend(plan.models[0])
+        again = run_model(plan.models[0], backend, plan.suite, [task], store)
+        assert (again.model_calls, again.scorer_calls) == (0, 3)  # accuracy read, length computed
+        lengths = [len(r["prediction"]) for _, r in store.run_items(again.run_id, "eprstmt-dev")]
+        assert again.tasks[0].metrics["chars"]["value"] == pytest.approx(sum(lengths) / 3)
+        assert run.tasks[0].metrics["accuracy"] == again.tasks[0].metrics["accuracy"]
+    finally:
+        choice.ChoiceKind.scorers.pop("length", None)

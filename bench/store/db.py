@@ -60,14 +60,21 @@ class Store:
 
     # -- cache -------------------------------------------------------------------------------
     def get_records(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The stored outputs among these keys."""
+        return self._get("records", "cache_key", keys)
+
+    def get_scores(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The stored scores among these keys."""
+        return self._get("scores", "score_key", keys)
+
+    def _get(self, table: str, column: str, keys: Iterable[str]) -> dict[str, dict]:
         keys = list(keys)
         found: dict[str, dict] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT cache_key, record FROM records WHERE cache_key IN ({marks})", chunk
-            )
+                f"SELECT {column}, record FROM {table} WHERE {column} IN ({marks})", chunk)
             found.update((k, json.loads(r)) for k, r in rows)
         return found
 
@@ -87,17 +94,6 @@ class Store:
                     "INSERT OR REPLACE INTO run_items VALUES (?, ?, ?, ?)",
                     [(run_id, task, sid, k) for sid, k, *_ in rows],
                 )
-
-    def get_scores(self, keys: Iterable[str]) -> dict[str, dict]:
-        keys = list(keys)
-        found: dict[str, dict] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT score_key, record FROM scores WHERE score_key IN ({marks})", chunk)
-            found.update((k, json.loads(r)) for k, r in rows)
-        return found
 
     def put_scores(self, run_id: str, task: str,
                    rows: list[tuple[str, str, str, str, str, dict]]) -> None:
