@@ -162,6 +162,11 @@ class Backend(Protocol):
         """The exact text the model is fed for a prompt in mode 'gen' or 'ppl'."""
         ...
 
+    def render_chat(self, messages: list[dict]) -> str:
+        """The text a conversation of role/content messages (ending with a user turn) is answered
+        from: the chat template's rendering with the generation prompt (base: one per line)."""
+        ...
+
     def score_candidates(self, items: list[list[Prompt]]) -> list[list[dict]]:
         """Per item, per candidate full sequence: {"ce", "logprob", "n_tokens"}.
 

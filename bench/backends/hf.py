@@ -276,6 +276,15 @@ class HFBackend(GreedyDecoding, TrieScoring):
         return self.tokenizer.apply_chat_template(oc_chat_messages(prompt, mode), tokenize=False,
                                                   add_generation_prompt=mode == "gen")
 
+    def render_chat(self, messages: list[dict]) -> str:
+        """A conversation ({"role": system|user|assistant, "content"}, ending with a user turn)
+        as the text the model answers it from: the chat template with its generation prompt, or
+        for a base model the contents one per line."""
+        if self.mode == "base":
+            return "".join(m["content"] + "\n" for m in messages)
+        return self.tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                  add_generation_prompt=True)
+
     def _can_share_prefix(self, config) -> bool:
         """Prefix sharing needs plain full-attention KV layers (no sliding window, recurrence)."""
         from transformers import DynamicCache

@@ -35,8 +35,7 @@ def print_runs(console: Console, runs) -> None:
     if not runs:
         return
     keys = list(dict.fromkeys(t.task for run in runs for t in run.tasks))
-    table = Table(title="accuracy (or the task's first metric) % [95% bootstrap CI] n",
-                  title_justify="left")
+    table = Table(title="accuracy % [95% bootstrap CI] n", title_justify="left")
     table.add_column("task", style="bold")
     for run in runs:
         table.add_column(run.model, justify="right")
