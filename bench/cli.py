@@ -126,6 +126,25 @@ def fetch_data(
 
 
 @app.command()
+def decontam(
+    train: Annotated[list[Path], typer.Option("--train", help="training data (repeatable; any format)")],
+    held_out: Annotated[list[Path], typer.Option("--held-out", help="held-out data (repeatable)")],
+    n: Annotated[int, typer.Option(min=1, help="shared span length, in characters")] = 13,
+) -> None:
+    """Report held-out questions that share an n-character span with training data; exit 1 when
+    any does."""
+    from bench.report.terminal import print_overlaps
+    from bench.train.decontam import heldout_texts, overlaps, read_rows, train_texts
+
+    texts = [(f"{p.name}:{i}", t) for p in train for i, t in train_texts(read_rows(p))]
+    items = [(f"{p.name}:{i}", q) for p in held_out for i, q in heldout_texts(read_rows(p))]
+    found = overlaps(texts, items, n)
+    print_overlaps(out, found, len(items), n)
+    if found:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     data_dir: Annotated[Optional[Path], typer.Option(help="real FewCLUE root (env BENCH_DATA_DIR)")] = None,
     results: ResultsOpt = None,
@@ -153,7 +172,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a typer.Exit comes back as its code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BenchError as exc:
         console.print(Text.assemble(("error: ", "bold red"), str(exc)))
         sys.exit(2)

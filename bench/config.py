@@ -132,8 +132,10 @@ class TaskEntry(Strict):
     engine: Literal["bench", "lm-eval", "opencompass"] = "bench"
     kind: Literal["choice", "preference"] = Field("choice", description=(
         "choice: a FewCLUE/CLUE task by name; preference: held-out pairs from `data`"))
-    data: str | None = Field(None, description="preference: a JSONL file of prompt/chosen/"
-                             "rejected rows, relative to the suite file")
+    data: str | None = Field(None, description="preference: a data file in any preference "
+                             "format (or a dataset_info.json), relative to the suite file")
+    dataset: str | None = Field(None, description="preference: the entry of the LLaMA-Factory "
+                                "dataset_info.json that `data` names")
     scorers: list[ScorerConfig] | None = Field(None, description="default: the kind's own")
     mode: Literal["gen", "ppl"] | None = None
     split: Literal["dev", "test"] | None = None

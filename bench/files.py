@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,3 +178,38 @@ def atomic_path(out: Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_WS = re.compile(r"[ \t\r\n]*")
+
+
+def iter_rows(path: Path, rows: RowLog, max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[tuple[int, dict]]:
+    """(line, object) per row of a JSON Lines file (rows bounded by `max_row_bytes`) or of one
+    JSON array, read whole as LLaMA-Factory does."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head != b"[":
+        yield from iter_jsonl(path, rows, max_row_bytes)
+        return
+    text = read_text(path)
+    decoder = json.JSONDecoder()
+    pos = _WS.match(text).end() + 1
+    line, counted = 1, 0
+    while (pos := _WS.match(text, pos).end()) < len(text) and text[pos] != "]":
+        line, counted = line + text.count("\n", counted, pos), pos
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise BenchError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); a JSON array "
+                             "cannot be read past its first error: fix it, or convert the file to "
+                             "JSON Lines") from None
+        if not isinstance(value, dict):
+            rows.bad(f"{path}:{line}", f"expected a JSON object, got {type(value).__name__}")
+        else:
+            yield line, value
+        pos = _WS.match(text, end).end()
+        if text.startswith(",", pos):
+            pos += 1
+        elif not text.startswith("]", pos):
+            raise BenchError(f"{path}:{text.count(chr(10), 0, pos) + 1}: expected ',' or ']' "
+                             "after an array item; the JSON array is malformed")

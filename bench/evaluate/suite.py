@@ -72,8 +72,11 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
         if entry.engine != "bench":
             return build_engine_task(entry, root)
         if (entry.kind == "preference") != bool(entry.data):
-            raise BenchError(f"task '{entry.name}': a preference task needs `data:` (a JSONL file "
-                             "of prompt/chosen/rejected rows), and only a preference task takes it")
+            raise BenchError(f"task '{entry.name}': a preference task needs `data:` (a file of "
+                             "preference rows), and only a preference task takes it")
+        if entry.dataset and entry.kind != "preference":
+            raise BenchError(f"task '{entry.name}': `dataset` names a dataset_info.json entry "
+                             "of a preference task's `data`")
         if entry.kind == "choice":
             get_spec(entry.name)
     except BenchError as exc:
@@ -84,7 +87,8 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
     else:
         base = suite._source.path.parent if suite._source else Path.cwd()
         task = preference.load(entry.name, base / Path(entry.data).expanduser(), entry.split,
-                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes)
+                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes,
+                               entry.dataset)
     if entry.scorers:
         try:
             task.scorers = bind_scorers(task, entry.scorers)

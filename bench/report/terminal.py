@@ -100,3 +100,17 @@ def print_models(console: Console, models: ModelsFile) -> bool:
     for line in failures + notes:
         console.print(line, soft_wrap=True, markup=False)
     return not failures
+
+
+def print_overlaps(console: Console, found: list, total: int, n: int) -> None:
+    """`bench decontam`: each held-out item found in training, then the count."""
+    if found:
+        table = Table(title=f"held-out items sharing a {n}-character span with training data")
+        for col in ("held-out item", "share", "training rows", "longest shared span"):
+            table.add_column(col, overflow="fold")
+        for o in found:
+            more = f" (+{o.n_train - len(o.train_ids)})" if o.n_train > len(o.train_ids) else ""
+            table.add_row(o.id, f"{o.share:.0%}", ", ".join(o.train_ids) + more, o.span[:200])
+        console.print(table)
+    console.print(f"{len(found)} of {total} held-out items share a {n}-character span with the "
+                  "training data", markup=False)

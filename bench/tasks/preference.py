@@ -1,81 +1,49 @@
 """The preference kind: held-out pairs, scored by whether the model finds the chosen answer more
 likely than the rejected one given the prompt.
 
-Data: JSONL rows `{"prompt": str, "chosen": str, "rejected": str}` (TRL's plain preference form),
-an optional `system` string. The model is asked for the log-likelihood of each answer as a
-continuation of the prompt as it renders it for generation (chat template, or plain text for base
-models), through Backend.loglikelihood: continuation tokens only, summed and per token.
+Data: any preference format bench/train/data.py reads (TRL's prompt/chosen/rejected, plain or
+conversational; LLaMA-Factory's ranking rows, alpaca or sharegpt), or an entry of a LLaMA-Factory
+dataset_info.json. The prompt is rendered as the model is asked to answer it (its chat template
+with the generation prompt; a base model gets the turns one per line), and each answer is scored
+as a continuation of it through Backend.loglikelihood (lm-eval's contract): continuation tokens
+only, summed and per token.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
 from bench.evaluate.manifest import fingerprint_of
-from bench.files import MAX_ROW_BYTES, iter_jsonl
-from bench.rows import MAX_BAD_FRACTION, RowLog, check
-from bench.tasks.base import Message, Prompt, Task
+from bench.files import MAX_ROW_BYTES
+from bench.rows import MAX_BAD_FRACTION, check
+from bench.tasks.base import Task
 from bench.tasks.kinds import bind_scorers, register
 from bench.tasks.loaders import file_sha256
-
-FIELDS = ("prompt", "chosen", "rejected")
-
-
-@dataclass(frozen=True)
-class Pair:
-    id: str  # "L<line>"
-    doc: dict
-    prompt: Prompt
-    chosen: str
-    rejected: str
-
-    @property
-    def hash(self) -> str:
-        payload = json.dumps(self.doc, ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _pair(sid: str, row: dict) -> Pair:
-    """The row as a Pair; ValueError names what is wrong with it."""
-    for key in (*FIELDS, "system"):
-        value = row.get(key)
-        if key == "system" and value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValueError(f"'{key}' is missing" if value is None else
-                             f"'{key}' must be a string, not {type(value).__name__}")
-        if not value.strip():
-            raise ValueError(f"'{key}' is empty")
-    if row["chosen"] == row["rejected"]:
-        raise ValueError("'chosen' equals 'rejected'")
-    system = (Message("SYSTEM", row["system"]),) if row.get("system") else ()
-    return Pair(sid, row, (*system, Message("HUMAN", row["prompt"])), row["chosen"], row["rejected"])
+from bench.train.data import PreferenceRow, read_preference
+from bench.train.dataset_info import load_dataset_info, read_source
 
 
 def load(name: str, path: Path, split: str, limit: int | None = None,
-         max_bad_fraction: float = MAX_BAD_FRACTION, max_row_bytes: int = MAX_ROW_BYTES) -> Task:
-    """Pairs from a JSONL file, bad rows skipped and counted (exit 2 past `max_bad_fraction`),
-    with the kind's default scorer."""
+         max_bad_fraction: float = MAX_BAD_FRACTION, max_row_bytes: int = MAX_ROW_BYTES,
+         dataset: str | None = None) -> Task:
+    """Pairs from a file (or, with `dataset`, that entry of the dataset_info.json at `path`), bad
+    rows skipped and counted (exit 2 past `max_bad_fraction`), with the kind's default scorer."""
     if not path.is_file():
         raise BenchError(f"preference task '{name}': data file '{path}' not found")
-    rows = RowLog(str(path))
-    samples = []
-    for lineno, row in iter_jsonl(path, rows, max_row_bytes):
-        try:
-            samples.append(_pair(f"L{lineno}", row))
-        except ValueError as exc:
-            rows.bad(f"{path}:{lineno}", f"task '{name}': {exc}")
-            continue
-        rows.kept += 1
-        if limit is not None and len(samples) >= limit:
-            break
+    if dataset:
+        source = load_dataset_info(path, dataset)
+        if source.kind != "preference":
+            raise BenchError(f"{path}: dataset '{dataset}' is not a ranking (preference) dataset")
+        samples, rows = read_source(source, max_row_bytes=max_row_bytes, limit=limit)
+        path, settings = source.path, [source.fmt, source.columns, source.tags]
+    else:
+        samples, rows = read_preference(path, max_row_bytes=max_row_bytes, limit=limit)
+        settings = []
     check(rows, max_bad_fraction)
     task = Task(name=name, split=split, mode="loglik", kind="preference", samples=samples,
-                spec_fingerprint=fingerprint_of("preference", 1, FIELDS),
+                spec_fingerprint=fingerprint_of("preference", 1, settings),
                 data_sha256=file_sha256(path), metric="preference",
                 meta={"files": [str(path)]}, rows=rows)
     task.scorers = bind_scorers(task, None)
@@ -92,7 +60,7 @@ class PreferenceScorer:
     def fingerprint(self) -> str:
         return fingerprint_of("preference", 1)
 
-    def score(self, samples: list[Pair], outputs: list[dict]) -> list[dict]:
+    def score(self, samples: list[PreferenceRow], outputs: list[dict]) -> list[dict]:
         scored = []
         for pair, out in zip(samples, outputs, strict=True):
             c, r = out["chosen"], out["rejected"]
@@ -115,16 +83,13 @@ class PreferenceKind:
     def decoding(self, spec, task: Task) -> dict:
         return {"mode": "loglik", "continuation": "lm-eval"}
 
-    def ask(self, backend, spec, task: Task, samples: list[Pair]) -> list[dict]:
-        contexts = [backend.render(p.prompt, "gen") for p in samples]
+    def ask(self, backend, spec, task: Task, samples: list[PreferenceRow]) -> list[dict]:
+        contexts = [backend.render_chat(list(p.prompt)) for p in samples]
         requests = [(ctx, text) for ctx, p in zip(contexts, samples) for text in (p.chosen, p.rejected)]
         results = backend.loglikelihood(requests)
-        records = []
-        for i, (pair, ctx) in enumerate(zip(samples, contexts, strict=True)):
-            chosen, rejected = results[2 * i], results[2 * i + 1]
-            records.append({"id": pair.id, "input": ctx, "target": "chosen",
-                            "chosen": _kept(chosen), "rejected": _kept(rejected)})
-        return records
+        return [{"id": pair.id, "input": ctx, "target": "chosen",
+                 "chosen": _kept(results[2 * i]), "rejected": _kept(results[2 * i + 1])}
+                for i, (pair, ctx) in enumerate(zip(samples, contexts, strict=True))]
 
 
 def _kept(result: dict) -> dict:
