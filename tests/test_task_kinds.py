@@ -191,3 +191,36 @@ def test_readme_scorer_example_runs(tmp_path, models):
         assert run.tasks[0].metrics["accuracy"] == again.tasks[0].metrics["accuracy"]
     finally:
         choice.ChoiceKind.scorers.pop("length", None)
+
+
+def test_preference_pairs_in_llama_factory_form_score_the_same(tmp_path, models):
+    """The same pairs as LLaMA-Factory ranking rows, described by a dataset_info.json entry,
+    give the TRL-form numbers."""
+    _pairs_file(tmp_path / "pairs.jsonl")
+    lf = [{"instruction": p["prompt"], "input": "", "chosen": p["chosen"], "rejected": p["rejected"],
+           **({"sys": p["system"]} if "system" in p else {})} for p in PAIRS]
+    (tmp_path / "ranked.json").write_text(json.dumps(lf, ensure_ascii=False, indent=1), "utf-8")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"shop": {
+        "file_name": "ranked.json", "ranking": True,
+        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
+                    "rejected": "rejected", "system": "sys"}}}), encoding="utf-8")
+    suite = _suite(tmp_path / "pref.yaml", "name: pref\ntasks:\n"
+                   "  - {name: trl, kind: preference, data: pairs.jsonl}\n"
+                   "  - {name: lf, kind: preference, data: dataset_info.json, dataset: shop}\n")
+    store = Store(tmp_path / "bench.sqlite")
+    [run] = run_suite(suite, models, ["tiny"], DATA, None, store, verbose=False)
+    trl, lf_task = run.tasks
+    assert trl.metrics == lf_task.metrics and trl.metrics["accuracy"]["n"] == len(PAIRS)
+
+
+def test_too_many_bad_pairs_stop_the_run_before_a_model_loads(tmp_path, models):
+    from tests.helpers import bench_cli
+
+    _pairs_file(tmp_path / "pairs.jsonl", [*PAIRS, {"prompt": "在吗？", "chosen": "在", "rejected": "在"}])
+    suite = _suite(tmp_path / "pref.yaml", "name: pref\ntasks:\n"
+                   "  - {name: p, kind: preference, data: pairs.jsonl}\n")
+    proc = bench_cli("run", "--suite", str(suite), "--models", str(models),
+                     "--results", str(tmp_path / "results"))
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'pairs.jsonl'}:5" in proc.stderr and "'chosen' equals 'rejected'" in proc.stderr
+    assert "over max_bad_fraction" in proc.stderr and not (tmp_path / "results").exists()
