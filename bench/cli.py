@@ -63,7 +63,37 @@ def run(
     from bench.report.terminal import print_runs
 
     print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
-                              console, trust_remote_code, verbose))
+                              console, trust_remote_code, verbose, _trained(results, model)))
+
+
+def _trained(results: Path | None, names: list[str] | None) -> dict:
+    """Trained models (bench train outputs in the results store) among `names`, by name."""
+    if not names:
+        return {}
+    from bench.config import ModelSpec
+    from bench.train.registry import trained
+
+    return {n: ModelSpec(name=n, **o["entry"]) for n, o in trained(_store_path(results)).items()
+            if n in names}
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="training config YAML (see README, Training)")],
+    models: ModelsOpt = Path("models.yaml"),
+    results: ResultsOpt = None,
+) -> None:
+    """Fine-tune a model (SFT or DPO; LoRA/QLoRA or full) and register the output by name."""
+    from bench.train.run import train as run_training
+
+    result = run_training(config, models, _store_path(results).parent, console)
+    if result.trained:
+        out.print(f"trained '{result.output}' in {result.steps} steps, {result.wall_s:.1f} s; "
+                  f"run folder {result.run_dir}; fingerprint {result.fingerprint[:12]}")
+    else:
+        out.print(f"'{result.output}': the same base, data and settings were trained before "
+                  f"({result.run_dir}); nothing trained. fingerprint {result.fingerprint[:12]}")
+    out.print(f"score it: bench run --suite SUITE --model {result.output}")
 
 
 @app.command()

@@ -51,6 +51,11 @@ class ModelSpec(Strict):
         "models); auto: chat when the tokenizer has a chat template")
     chat_template: str | None = Field(None, description="override: a Jinja string or a file path")
     adapter: str | None = Field(None, description="LoRA adapter dir, applied without merging")
+    system: str | None = Field(None, description="system prompt added to conversations that have "
+                               "none (preference and open-ended tasks; FewCLUE keeps OpenCompass's "
+                               "prompts); a trained model carries the one it was trained with")
+    quantization: Literal["none", "nf4", "int8"] = Field(
+        "none", description="evaluate the base quantized by bitsandbytes (part of the fingerprint)")
     generation: Generation = Generation()
     batch_tokens: int | None = Field(None, ge=16, description="token budget per forward batch; "
                                      "default on CPU 1024 for ppl, 4096 for gen (measured here); "
@@ -85,21 +90,25 @@ class ModelsFile(Strict):
     def where_name(self, name: str) -> str:
         return self.where(next(i for i, m in enumerate(self.models) if m.name == name))
 
-    def select(self, names: list[str] | None, trust_remote_code: bool = False) -> list[ModelSpec]:
-        """The named models (all without names), each checked before any loads: local paths must
-        exist, and `trust_remote_code: true` needs the user's opt-in as well."""
-        by_name = {m.name: m for m in self.models}
+    def select(self, names: list[str] | None, trust_remote_code: bool = False,
+               trained: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
+        """The named models (all of this file without names; `trained` outputs by name too),
+        each checked before any loads: local paths must exist, and `trust_remote_code: true`
+        needs the user's opt-in as well."""
+        by_name = {**(trained or {}), **{m.name: m for m in self.models}}
         for name in names or []:
             if name not in by_name:
                 raise BenchError(f"unknown model '{name}'{suggest(name, by_name)}")
         chosen = [by_name[n] for n in names] if names else list(self.models)
         for m in chosen:
+            where = (self.where_name(m.name) if any(x.name == m.name for x in self.models)
+                     else "trained model")
             for problem in path_problems(m):
-                raise BenchError(f"{self.where_name(m.name)}: model '{m.name}': {problem}; fix it, "
+                raise BenchError(f"{where}: model '{m.name}': {problem}; fix it, "
                                  "or give a Hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'")
             if m.trust_remote_code and not trust_remote_code:
                 raise BenchError(
-                    f"{self.where_name(m.name)}: model '{m.name}' sets trust_remote_code: true, which "
+                    f"{where}: model '{m.name}' sets trust_remote_code: true, which "
                     f"runs the Python code in {m.path} on this machine; if you trust it, also pass "
                     f"--trust-remote-code (or set {TRUST_ENV}=1)")
         return chosen

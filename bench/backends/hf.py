@@ -162,13 +162,17 @@ class HFBackend(GreedyDecoding, TrieScoring):
             from transformers import AutoModelForCausalLM
 
             extra = {"device_map": str(self.device)} if self.device.type == "cuda" else {}
+            if self.spec.quantization != "none":
+                from bench.train.quantize import bnb_config
+
+                extra["quantization_config"] = bnb_config(self.spec.quantization, self.dtype)
             try:
                 model = AutoModelForCausalLM.from_pretrained(
                     self._src, dtype=self.dtype, **self._kw, **extra)
             except (OSError, ValueError) as exc:
                 raise BenchError(f"{self.where}: cannot load: {exc}\n  next step: {self._hint()}"
                                  ) from None
-            if self.device.type != "cuda":
+            if self.device.type != "cuda" and self.spec.quantization == "none":
                 model = model.to(self.device)
             if self.spec.adapter:
                 try:
@@ -204,6 +208,10 @@ class HFBackend(GreedyDecoding, TrieScoring):
                 adapter = Path(spec.adapter).expanduser()
                 parts["adapter"] = (dir_fingerprint(adapter) if adapter.is_dir()
                                     else f"hub:{spec.adapter}")
+            if spec.system:  # only when set: existing fingerprints stay as they were
+                parts["system"] = spec.system
+            if spec.quantization != "none":
+                parts["quantization"] = spec.quantization
             raw = json.dumps(parts, sort_keys=True, ensure_ascii=False)
             self._fingerprint = hashlib.sha256(raw.encode()).hexdigest()
         return self._fingerprint
@@ -280,9 +288,12 @@ class HFBackend(GreedyDecoding, TrieScoring):
         """A conversation ({"role": system|user|assistant, "content"}, ending with a user turn)
         as the text the model answers it from: the chat template with its generation prompt, or
         for a base model the contents one per line."""
+        messages = list(messages)
+        if self.spec.system and not (messages and messages[0]["role"] == "system"):
+            messages.insert(0, {"role": "system", "content": self.spec.system})
         if self.mode == "base":
             return "".join(m["content"] + "\n" for m in messages)
-        return self.tokenizer.apply_chat_template(list(messages), tokenize=False,
+        return self.tokenizer.apply_chat_template(messages, tokenize=False,
                                                   add_generation_prompt=True)
 
     def _can_share_prefix(self, config) -> bool:

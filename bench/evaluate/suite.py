@@ -108,11 +108,12 @@ class Plan:
 
 
 def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
-             limit: int | None, trust_remote_code: bool = False, console: Console | None = None) -> Plan:
+             limit: int | None, trust_remote_code: bool = False, console: Console | None = None,
+             trained: dict[str, ModelSpec] | None = None) -> Plan:
     """Check all input (configs, data dir, every task file, model paths, the remote-code opt-in)
     before anything loads, so a mistake costs seconds and leaves nothing behind."""
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
-    specs = load_models(models_path).select(names, trust_remote_code)
+    specs = load_models(models_path).select(names, trust_remote_code, trained)
     if console:
         for task in tasks:
             for line in task.rows.lines() if getattr(task, "rows", None) else []:
@@ -150,10 +151,12 @@ def run_suite(
     suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
     limit: int | None, store: Store | Callable[[], Store], console: Console | None = None,
     trust_remote_code: bool = False, verbose: bool = True,
+    trained: dict[str, ModelSpec] | None = None,
 ) -> list[ModelRun]:
     """Plan, then execute. `store` may be a function that opens it, called only once the input
     has passed every check. Without `verbose`, library output goes to results/logs/."""
-    plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console)
+    plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console,
+                    trained)
     store = store if isinstance(store, Store) else store()
     with third_party_output(log_path(store.path.parent), verbose, console) as log:
         runs = execute(plan, store, console, log)

@@ -205,8 +205,47 @@ class Store:
         """Samples answered in one run so far (computed or from the cache)."""
         return self._db.execute("SELECT COUNT(*) FROM run_items WHERE run_id=?", (run_id,)).fetchone()[0]
 
+    # -- training runs and the registry of trained models ------------------------------------
+    def training(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT output, status, run_dir, record, started, ended FROM "
+                               "trainings WHERE train_key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        output, status, run_dir, record, started, ended = row
+        return {"train_key": key, "output": output, "status": status, "run_dir": run_dir,
+                "record": json.loads(record), "started": started, "ended": ended}
+
+    def start_training(self, key: str, output: str, run_dir: str, record: dict) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO trainings VALUES (?, ?, 'running', ?, ?, ?, NULL)",
+                (key, output, run_dir, json.dumps(record, ensure_ascii=False), time.time()))
+
+    def finish_training(self, key: str, status: str, record: dict) -> None:
+        with self._tx():
+            self._db.execute("UPDATE trainings SET status=?, record=?, ended=? WHERE train_key=?",
+                             (status, json.dumps(record, ensure_ascii=False), time.time(), key))
+
+    def register_model(self, name: str, fingerprint: str, entry: dict, train_key: str | None) -> None:
+        """A trained model under its name; the newest registration of a name is what it means."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)",
+                             (name, fingerprint, json.dumps(entry, ensure_ascii=False), train_key,
+                              time.time()))
+
+    def trained_models(self) -> dict[str, dict]:
+        """name -> the newest registration {fingerprint, entry, train_key, created, versions}."""
+        found: dict[str, dict] = {}
+        for name, fp, entry, key, created in self._db.execute(
+                "SELECT name, fingerprint, entry, train_key, created FROM models ORDER BY created"):
+            versions = found.get(name, {}).get("versions", 0) + 1
+            found[name] = {"fingerprint": fp, "entry": json.loads(entry), "train_key": key,
+                           "created": created, "versions": versions}
+        return found
+
     def count(self, table: str) -> int:
-        assert table in {"records", "scores", "runs", "run_items", "run_tasks", "run_scores"}
+        assert table in {"records", "scores", "runs", "run_items", "run_tasks", "run_scores",
+                         "trainings", "models"}
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 

@@ -10,6 +10,8 @@ Versions:
   2  bench 0.2.0: scores are their own layer: `scores` (an output's key + the scorer's
      fingerprint) and `run_scores` (which score answered which sample in a run). Version-1 records
      keep their bytes; each one a run used gets the score record that run's scorer stands for.
+     Training runs (`trainings`, keyed by what decides the weights) and the registry of trained
+     models (`models`: name, fingerprint, entry) start here.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ TABLES = {
               "record TEXT NOT NULL, created REAL NOT NULL)",
     "run_scores": "(run_id TEXT NOT NULL, task TEXT NOT NULL, sample_id TEXT NOT NULL, scorer TEXT "
                   "NOT NULL, score_key TEXT NOT NULL, PRIMARY KEY (run_id, task, sample_id, scorer))",
+    "trainings": "(train_key TEXT PRIMARY KEY, output TEXT NOT NULL, status TEXT NOT NULL, run_dir "
+                 "TEXT NOT NULL, record TEXT NOT NULL, started REAL NOT NULL, ended REAL)",
+    "models": "(name TEXT NOT NULL, fingerprint TEXT NOT NULL, entry TEXT NOT NULL, train_key TEXT, "
+              "created REAL NOT NULL, PRIMARY KEY (name, fingerprint))",
 }
 _INDEX = "CREATE INDEX IF NOT EXISTS runs_by_suite ON runs (suite, model, status, ended)"
 
@@ -53,7 +59,7 @@ def _create(db: sqlite3.Connection, names) -> None:
 def _v1_to_v2(db: sqlite3.Connection) -> None:
     from bench.evaluate.manifest import score_key
 
-    _create(db, ["scores", "run_scores"])
+    _create(db, ["scores", "run_scores", "trainings", "models"])
     now = time.time()
     for run_id, manifest in db.execute("SELECT run_id, manifest FROM runs").fetchall():
         for task, entry in json.loads(manifest).get("tasks", {}).items():

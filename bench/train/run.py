@@ -1,0 +1,148 @@
+"""`bench train`: one config → SFT or DPO over TRL's trainers, PEFT and bitsandbytes → a model
+`bench run` scores by name.
+
+Steps: check everything (config, base, data rows) before a model loads; key the run by what
+decides the weights (base fingerprint, data sha256, learned settings); a finished run with that key
+trains nothing, an unfinished one resumes from its last checkpoint; train; save the adapter (or the
+full model), the log and the sampled answers into the run folder and the store; register the output
+name beside models.yaml.
+
+DPO on an SFT output: the SFT adapter is merged into its base (full precision) and saved in the run
+folder; DPO trains a new adapter on that merged model, which is also the reference model (TRL's
+default with PEFT: the adapter switched off). The output is the merged SFT model plus the DPO
+adapter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import ModelSpec
+from bench.errors import BenchError
+from bench.evaluate.manifest import environment, fingerprint_of
+from bench.rows import RowLog, check
+from bench.store import Store
+from bench.tasks.loaders import file_sha256
+from bench.train.config import TrainConfig, load_train_config
+from bench.train.data import PreferenceRow, SFTRow, read_preference, read_sft
+from bench.train.dataset_info import load_dataset_info, read_source
+
+
+@dataclass
+class TrainResult:
+    output: str
+    fingerprint: str
+    run_dir: Path
+    trained: bool  # False: an earlier run with the same key answered
+    steps: int
+    wall_s: float
+
+
+def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
+    """The config's rows (SFT or preference by method) and each file's sha256; exit 2 past
+    max_bad_fraction, before any model loads."""
+    rows: list = []
+    digests = []
+    log = RowLog(", ".join(d.path for d in cfg.data))
+    for ref in cfg.data:
+        path = base_dir / Path(ref.path).expanduser()
+        if ref.dataset:
+            source = load_dataset_info(path, ref.dataset)
+            want = "sft" if cfg.method == "sft" else "preference"
+            if source.kind != want:
+                raise BenchError(f"{path}: dataset '{ref.dataset}' holds {source.kind} rows; "
+                                 f"method {cfg.method} needs {want} rows")
+            got, _ = read_source(source, rows=log)
+            path = source.path
+        else:
+            read = read_sft if cfg.method == "sft" else read_preference
+            if not path.exists():
+                raise BenchError(f"training data '{path}' not found")
+            got, _ = read(path, ref.format, rows=log)
+        rows += got
+        digests.append(file_sha256(path) if path.is_file() else
+                       fingerprint_of(*[file_sha256(p) for p in sorted(path.glob("*.json*"))]))
+    check(log, cfg.max_bad_fraction)
+    return rows, digests
+
+
+def _with_system(messages: tuple[dict, ...], system: str | None) -> list[dict]:
+    if system and not (messages and messages[0]["role"] == "system"):
+        return [{"role": "system", "content": system}, *messages]
+    return list(messages)
+
+
+def dataset_rows(cfg: TrainConfig, rows: list) -> list[dict]:
+    """TRL's conversational rows: prompt/completion for SFT (the loss on the completion: the last
+    answer), prompt/chosen/rejected for DPO; the config's system prompt where a row has none."""
+    out = []
+    for row in rows:
+        if isinstance(row, SFTRow):
+            messages = _with_system(row.messages, cfg.system)
+            out.append({"prompt": messages[:-1], "completion": messages[-1:]})
+        else:
+            assert isinstance(row, PreferenceRow)
+            out.append({"prompt": _with_system(row.prompt, cfg.system),
+                        "chosen": [{"role": "assistant", "content": row.chosen}],
+                        "rejected": [{"role": "assistant", "content": row.rejected}]})
+    return out
+
+
+def train_key(cfg: TrainConfig, base_fp: str, digests: list[str]) -> str:
+    learned = cfg.learned()
+    learned.pop("base")
+    learned["data"] = [{**d, "path": None} for d in learned["data"]]
+    return fingerprint_of("train", 1, base_fp, digests, learned)
+
+
+def train(config_path: Path, models_path: Path, results: Path, console=None) -> TrainResult:
+    from bench.train.registry import resolve
+    from bench.train.trainer import run_trainer
+
+    cfg = load_train_config(config_path)
+    store_path = results / "bench.sqlite"
+    base = resolve(cfg.base, models_path, store_path)
+    rows, digests = read_data(cfg, config_path.parent)
+    from bench.backends.hf import HFBackend
+
+    base_fp = HFBackend(base).fingerprint  # tokenizer and file hashes; no weights loaded
+    key = train_key(cfg, base_fp, digests)
+    store = Store(store_path)
+    run_dir = results / "train" / key[:16]
+    earlier = store.training(key)
+    if earlier and earlier["status"] == "done":
+        record = earlier["record"]
+        fp = _register(store, cfg, record["entry"], key)
+        return TrainResult(cfg.output, fp, run_dir, False, record["steps"], 0.0)
+    manifest = {"config": cfg.model_dump(), "config_file": str(config_path), "base": base.model_dump(),
+                "base_fingerprint": base_fp, "data_sha256": digests, "rows": len(rows),
+                **environment()}
+    store.start_training(key, cfg.output, str(run_dir), {"manifest": manifest})
+    t0 = time.perf_counter()
+    try:
+        outcome = run_trainer(cfg, base, dataset_rows(cfg, rows), run_dir, console)
+    except BaseException:
+        store.finish_training(key, "interrupted", {"manifest": manifest})
+        raise
+    wall = time.perf_counter() - t0
+    entry = {"path": outcome["path"], "adapter": outcome["adapter"], "template": base.template,
+             "chat_template": base.chat_template, "dtype": "float32", "device": base.device,
+             "system": cfg.system or base.system, "trust_remote_code": base.trust_remote_code}
+    record = {"manifest": manifest | {"ran": outcome["ran"]}, "log": outcome["log"],
+              "samples": outcome["samples"], "steps": outcome["steps"], "wall_s": wall,
+              "entry": entry, "plots": outcome["plots"], "merged": outcome.get("merged")}
+    store.finish_training(key, "done", record)
+    fp = _register(store, cfg, entry, key)
+    return TrainResult(cfg.output, fp, run_dir, True, outcome["steps"], wall)
+
+
+def _register(store: Store, cfg: TrainConfig, entry: dict, key: str) -> str:
+    from bench.backends.hf import HFBackend
+
+    spec = ModelSpec(name=cfg.output, **entry)
+    fingerprint = HFBackend(spec).fingerprint
+    store.register_model(cfg.output, fingerprint, entry, key)
+    return fingerprint
+

@@ -1,0 +1,140 @@
+"""`bench train` on a tiny local model: SFT and DPO through TRL, what it leaves, and that
+`bench run` scores the output by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("trl")
+
+from bench.config import ModelSpec  # noqa: E402
+from bench.evaluate.suite import run_suite  # noqa: E402
+from bench.store import Store  # noqa: E402
+from bench.train.config import TrainConfig  # noqa: E402
+from bench.train.registry import resolve  # noqa: E402
+from bench.train.run import dataset_rows, read_data, train  # noqa: E402
+from bench.train.trainer import build_trainer  # noqa: E402
+from tests.fixtures.make_v1_store import DATA  # noqa: E402
+from tests.helpers import write_models  # noqa: E402
+
+DOMAIN = Path(__file__).parents[1] / "bench" / "domain" / "data"
+STEPS = 3  # at least 2: LoRA's B starts at zero, so A moves from the second step on
+
+
+def _rows(name: str, n: int) -> list[dict]:
+    return [json.loads(line) for line in (DOMAIN / name).read_text("utf-8").splitlines()[:n]]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("train")
+    write_models(root / "models.yaml", tiny=tiny_model_dir)
+    for name, n in (("sft_train.jsonl", 8), ("pref_train.jsonl", 8), ("heldout_pairs.jsonl", 6)):
+        (root / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                         for r in _rows(name, n)), encoding="utf-8")
+    return root
+
+
+def _config(root: Path, name: str, **keys) -> Path:
+    body = {"quantization": "none", "max_steps": STEPS, "batch_size": 2, "gradient_accumulation": 1,
+            "max_length": 256, "logging_steps": 1, "save_steps": 1, "save_total_limit": 5, "learning_rate": 5e-3,
+            "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, **keys}
+    path = root / f"{name}.yaml"
+    path.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+@pytest.fixture(scope="module")
+def sft(workdir):
+    cfg = _config(workdir, "sft", method="sft", base="tiny", output="tiny-sft",
+                  data=["sft_train.jsonl"], evaluation_inputs=["宝宝两岁穿多大码？"],
+                  evaluation_freq=2)
+    return train(cfg, workdir / "models.yaml", workdir / "results")
+
+
+def test_sft_trains_every_lora_weight_and_no_base_weight(sft, workdir, tiny_model_dir):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    assert sft.trained and sft.steps == STEPS
+    final = load_file(sft.run_dir / "adapter" / "adapter_model.safetensors")
+    first = load_file(sft.run_dir / "checkpoints" / "checkpoint-1" / "adapter_model.safetensors")
+    assert final and all("lora_" in k for k in final)
+    for key, value in final.items():
+        if "lora_B" in key:
+            assert value.abs().sum() > 0, key  # moved off its zero start
+        assert not torch.equal(value, first[key]), key  # still moving after step 1
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = PeftModel.from_pretrained(base, str(sft.run_dir / "adapter")).get_base_model()
+    for key, value in tuned.state_dict().items():
+        if "lora_" not in key:
+            assert torch.equal(value, before[key.replace(".base_layer", "")]), key
+
+
+def test_sft_run_leaves_its_log_samples_and_plots_in_the_store(sft, workdir):
+    store = Store(workdir / "results" / "bench.sqlite")
+    record = store.training(store.trained_models()["tiny-sft"]["train_key"])["record"]
+    log = record["log"]
+    assert [e["step"] for e in log if "loss" in e] == [1, 2, 3]
+    assert all({"loss", "learning_rate", "grad_norm"} <= set(e) for e in log if "loss" in e)
+    assert [s["step"] for s in record["samples"]] == [0, 2]  # before the first step, every 2
+    assert record["manifest"]["ran"]["device"] == "cpu" and record["manifest"]["base_fingerprint"]
+    assert record["manifest"]["config"]["output"] == "tiny-sft"
+    assert all(Path(p).is_file() for p in record["plots"]) and record["plots"]
+
+
+def test_answer_only_loss_masks_the_prompt(workdir, tiny_model_dir):
+    cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
+                      quantization="none", max_length=256, batch_size=2)
+    rows, _ = read_data(cfg, workdir)
+    spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
+    trainer, tok, _, _ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:2]), workdir / "mask")
+    batch = next(iter(trainer.get_train_dataloader()))
+    for ids, labels, row in zip(batch["input_ids"], batch["labels"], dataset_rows(cfg, rows[:2])):
+        text = tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+        prompt = tok(text, add_special_tokens=False)["input_ids"]
+        assert ids[: len(prompt)].tolist() == list(prompt)
+        assert (labels[: len(prompt)] == -100).all()  # no loss on system, question, template
+        answer = labels[len(prompt):]
+        assert (answer != -100).sum() > 10  # the answer carries it
+
+
+def test_same_config_trains_nothing_and_the_name_resolves(sft, workdir):
+    again = _config(workdir, "sft2", method="sft", base="tiny", output="tiny-sft-again",
+                    data=["sft_train.jsonl"], evaluation_inputs=["宝宝两岁穿多大码？"],
+                    evaluation_freq=2, logging_steps=2)  # output and logging change nothing learned
+    result = train(again, workdir / "models.yaml", workdir / "results")
+    assert not result.trained and result.run_dir == sft.run_dir
+    spec = resolve("tiny-sft-again", workdir / "models.yaml", workdir / "results" / "bench.sqlite")
+    assert spec.adapter == str(sft.run_dir / "adapter") and result.fingerprint == sft.fingerprint
+
+
+def test_dpo_on_the_sft_output_and_bench_run_scores_both(sft, workdir):
+    cfg = _config(workdir, "dpo", method="dpo", base="tiny-sft", output="tiny-dpo",
+                  data=["pref_train.jsonl"], beta=0.1)
+    dpo = train(cfg, workdir / "models.yaml", workdir / "results")
+    assert dpo.trained and dpo.steps == STEPS
+    store_path = workdir / "results" / "bench.sqlite"
+    spec = resolve("tiny-dpo", workdir / "models.yaml", store_path)
+    assert spec.path == str(dpo.run_dir / "base") and spec.adapter == str(dpo.run_dir / "adapter")
+    store = Store(store_path)
+    log = store.training(next(o["train_key"] for n, o in store.trained_models().items()
+                              if n == "tiny-dpo"))["record"]["log"]
+    assert all({"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins"}
+               <= set(e) for e in log if "loss" in e)
+    suite = workdir / "pairs.yaml"
+    suite.write_text("name: pairs\ntasks:\n  - {name: p, kind: preference, data: heldout_pairs.jsonl}\n",
+                     encoding="utf-8")
+    trained = {n: resolve(n, workdir / "models.yaml", store_path) for n in ("tiny-sft", "tiny-dpo")}
+    runs = run_suite(suite, workdir / "models.yaml", ["tiny", "tiny-sft", "tiny-dpo"], DATA, None,
+                     store, verbose=False, trained=trained)
+    assert len({run["manifest"]["model_fingerprint"] for run in store.latest_runs("pairs")}) == 3
+    assert all(r.model_calls > 0 and r.tasks[0].metrics["accuracy"]["n"] == 6 for r in runs)
+    margins = [r.tasks[0].metrics["margin"]["value"] for r in runs]
+    assert len(set(margins)) == 3  # the adapters change what the model prefers
