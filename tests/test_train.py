@@ -89,20 +89,32 @@ def test_sft_run_leaves_its_log_samples_and_plots_in_the_store(sft, workdir):
     assert all(Path(p).is_file() for p in record["plots"]) and record["plots"]
 
 
-def test_answer_only_loss_masks_the_prompt(workdir, tiny_model_dir):
-    cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
+def test_answer_only_loss_and_one_rendering_for_training_and_evaluation(workdir, tiny_model_dir):
+    """The collated labels leave the prompt out of the loss; the prompt a row trains on is, token
+    for token, what the trained model is asked in evaluation (its system prompt added by the
+    same rule)."""
+    from bench.backends.hf import HFBackend
+
+    plain = workdir / "no_system.jsonl"
+    plain.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "system"},
+                                        ensure_ascii=False) + "\n"
+                             for r in _rows("sft_train.jsonl", 2)), encoding="utf-8")
+    cfg = TrainConfig(method="sft", base="tiny", output="x", data=[str(plain)], system="你是童装店客服。",
                       quantization="none", max_length=256, batch_size=2)
     rows, _ = read_data(cfg, workdir)
     spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
-    trainer, tok, _, _ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:2]), workdir / "mask")
+    trainer, tok, _, _ = build_trainer(cfg, spec, dataset_rows(cfg, rows), workdir / "mask")
+    evaluated = HFBackend(spec.model_copy(update={"system": cfg.system}))
     batch = next(iter(trainer.get_train_dataloader()))
-    for ids, labels, row in zip(batch["input_ids"], batch["labels"], dataset_rows(cfg, rows[:2])):
-        text = tok.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        prompt = tok(text, add_special_tokens=False)["input_ids"]
-        assert ids[: len(prompt)].tolist() == list(prompt)
+    for ids, labels, row in zip(batch["input_ids"], batch["labels"], rows, strict=True):
+        asked = evaluated.render_chat([m for m in row.messages[:-1]])
+        assert "你是童装店客服。" in asked
+        prompt = tok(asked, add_special_tokens=False)["input_ids"]
+        assert ids[: len(prompt)].tolist() == prompt  # trained on what evaluation asks
         assert (labels[: len(prompt)] == -100).all()  # no loss on system, question, template
-        answer = labels[len(prompt):]
-        assert (answer != -100).sum() > 10  # the answer carries it
+        answer = tok.decode([t for t in labels[len(prompt):].tolist() if t != -100])
+        assert answer[:30] == row.messages[-1]["content"][:30]  # the answer carries it (cut at
+        # max_length 256 here)
 
 
 def test_same_config_trains_nothing_and_the_name_resolves(sft, workdir):

@@ -29,6 +29,7 @@ from bench.backends.base import (
 )
 from bench.backends.greedy import GreedyDecoding
 from bench.backends.scoring import TrieScoring
+from bench.chat import render, with_system
 from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.files import read_text
@@ -288,13 +289,7 @@ class HFBackend(GreedyDecoding, TrieScoring):
         """A conversation ({"role": system|user|assistant, "content"}, ending with a user turn)
         as the text the model answers it from: the chat template with its generation prompt, or
         for a base model the contents one per line."""
-        messages = list(messages)
-        if self.spec.system and not (messages and messages[0]["role"] == "system"):
-            messages.insert(0, {"role": "system", "content": self.spec.system})
-        if self.mode == "base":
-            return "".join(m["content"] + "\n" for m in messages)
-        return self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                  add_generation_prompt=True)
+        return render(self.tokenizer, with_system(messages, self.spec.system), self.mode)
 
     def _can_share_prefix(self, config) -> bool:
         """Prefix sharing needs plain full-attention KV layers (no sliding window, recurrence)."""

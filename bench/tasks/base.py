@@ -27,6 +27,7 @@ class Message:
 Prompt = tuple[Message, ...]
 
 
+
 @dataclass(frozen=True)
 class Sample:
     """One scored item.

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.chat import with_system
 from bench.errors import BenchError, suggest
 from bench.files import MAX_ROW_BYTES, iter_rows
 from bench.rows import RowLog
@@ -165,12 +166,6 @@ def _chat(turns: list[Turn], what: str, last: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def _with_system(messages: tuple[Message, ...], system: str | None) -> tuple[Message, ...]:
-    if system and messages[0]["role"] != "system":
-        return ({"role": "system", "content": system}, *messages)
-    return messages
-
-
 def _alpaca_prompt(row: _Row) -> tuple[Message, ...]:
     """History pairs, then instruction + "\\n" + input (LLaMA-Factory's join), system first."""
     prompt, query = row.text("instruction"), row.optional("input")
@@ -184,7 +179,7 @@ def _alpaca_prompt(row: _Row) -> tuple[Message, ...]:
                       ("assistant", _text(pair[1], f"{what} item {i}: the assistant text"),
                        "assistant")]
     turns.append(("user", f"{prompt}\n{query}" if query else prompt, "user"))
-    return _with_system(_chat(turns, "the row", "user"), row.optional("system"))
+    return with_system(_chat(turns, "the row", "user"), row.optional("system"))
 
 
 def _alpaca(row: _Row, tags: dict | None) -> tuple[Message, ...]:
@@ -194,7 +189,7 @@ def _alpaca(row: _Row, tags: dict | None) -> tuple[Message, ...]:
 def _sharegpt(row: _Row, tags: dict | None, last: str = "assistant") -> tuple[Message, ...]:
     """A top-level `system` is used unless the first message is a system message."""
     turns = _turns(row, "conversations", tags, sharegpt=True)
-    return _with_system(_chat(turns, f"'{row.key('conversations')}'", last), row.optional("system"))
+    return with_system(_chat(turns, f"'{row.key('conversations')}'", last), row.optional("system"))
 
 
 def _messages(row: _Row, tags: dict | None) -> tuple[Message, ...]:
@@ -256,7 +251,7 @@ def _trl(row: _Row, tags: dict | None) -> Pair:
             raise ValueError("'prompt' is missing (an implicit prompt is read only from "
                              "conversational 'chosen' and 'rejected')")
         user = ({"role": "user", "content": row.text("prompt")},)
-        return _with_system(user, row.optional("system")), row.text("chosen"), row.text("rejected")
+        return with_system(user, row.optional("system")), row.text("chosen"), row.text("rejected")
     chosen, rejected = _turns(row, "chosen"), _turns(row, "rejected")
     if chosen == rejected:
         raise ValueError(f"'{row.key('chosen')}' equals '{row.key('rejected')}'")

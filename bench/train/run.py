@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import ModelSpec
+from bench.chat import with_system
 from bench.errors import BenchError
 from bench.evaluate.manifest import environment, fingerprint_of
 from bench.rows import RowLog, check
@@ -68,23 +69,17 @@ def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
     return rows, digests
 
 
-def _with_system(messages: tuple[dict, ...], system: str | None) -> list[dict]:
-    if system and not (messages and messages[0]["role"] == "system"):
-        return [{"role": "system", "content": system}, *messages]
-    return list(messages)
-
-
 def dataset_rows(cfg: TrainConfig, rows: list) -> list[dict]:
     """TRL's conversational rows: prompt/completion for SFT (the loss on the completion: the last
     answer), prompt/chosen/rejected for DPO; the config's system prompt where a row has none."""
     out = []
     for row in rows:
         if isinstance(row, SFTRow):
-            messages = _with_system(row.messages, cfg.system)
+            messages = list(with_system(row.messages, cfg.system))
             out.append({"prompt": messages[:-1], "completion": messages[-1:]})
         else:
             assert isinstance(row, PreferenceRow)
-            out.append({"prompt": _with_system(row.prompt, cfg.system),
+            out.append({"prompt": list(with_system(row.prompt, cfg.system)),
                         "chosen": [{"role": "assistant", "content": row.chosen}],
                         "rejected": [{"role": "assistant", "content": row.rejected}]})
     return out

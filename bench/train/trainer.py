@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from bench import threads
+from bench.chat import render, with_system
 from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.train.config import TrainConfig
@@ -76,10 +77,7 @@ def _sampler(cfg: TrainConfig, tok, samples: list[dict]):
         was_training = model.training
         model.eval()
         for question in cfg.evaluation_inputs:
-            messages = [{"role": "user", "content": question}]
-            if cfg.system:
-                messages.insert(0, {"role": "system", "content": cfg.system})
-            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = render(tok, with_system([{"role": "user", "content": question}], cfg.system))
             ids = tok(text, add_special_tokens=False, return_tensors="pt").to(model.device)
             with torch.no_grad():
                 out = model.generate(**ids, max_new_tokens=SAMPLE_TOKENS, do_sample=False,
