@@ -67,14 +67,11 @@ def run(
 
 
 def _trained(results: Path | None, names: list[str] | None) -> dict:
-    """Trained models (bench train outputs in the results store) among `names`, by name."""
-    if not names:
-        return {}
-    from bench.config import ModelSpec
-    from bench.train.registry import trained
+    """Trained models (bench train outputs in the results store) among `names`."""
+    from bench.train.registry import find
 
-    return {n: ModelSpec(name=n, **o["entry"]) for n, o in trained(_store_path(results)).items()
-            if n in names}
+    store_path = _store_path(results)
+    return {n: spec for n in names or [] if (spec := find(n, store_path)) is not None}
 
 
 @app.command()
@@ -93,6 +90,11 @@ def train(
     else:
         out.print(f"'{result.output}': the same base, data and settings were trained before "
                   f"({result.run_dir}); nothing trained. fingerprint {result.fingerprint[:12]}")
+    if result.merged:
+        out.print(f"merged model (base + adapter, full precision): {result.merged}")
+    if result.replaced:
+        out.print(f"'{result.output}' now names this model; the one it named before "
+                  f"({result.replaced[:12]}) is kept and still reachable by its fingerprint")
     out.print(f"score it: bench run --suite SUITE --model {result.output}")
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,91 @@ def test_dpo_on_the_sft_output_and_bench_run_scores_both(sft, workdir):
     assert all(r.model_calls > 0 and r.tasks[0].metrics["accuracy"]["n"] == 6 for r in runs)
     margins = [r.tasks[0].metrics["margin"]["value"] for r in runs]
     assert len(set(margins)) == 3  # the adapters change what the model prefers
+
+
+def test_nf4_base_loads_as_4bit_layers_and_trains(workdir, tiny_model_dir):
+    import bitsandbytes as bnb
+
+    cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
+                      quantization="nf4", max_length=128, batch_size=2, max_steps=2,
+                      lora={"r": 4, "alpha": 8, "dropout": 0.0}, logging_steps=1, save_steps=100)
+    rows, _ = read_data(cfg, workdir)
+    spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
+    trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / "nf4")
+    layers = [m for m in trainer.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert layers and all(m.weight.quant_type == "nf4" for m in layers)
+    trainer.train()
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+
+
+def test_merged_model_equals_base_plus_adapter(sft, workdir, tiny_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    cfg = _config(workdir, "sft-merge", method="sft", base="tiny", output="tiny-sft-merged",
+                  data=["sft_train.jsonl"], evaluation_inputs=["宝宝两岁穿多大码？"],
+                  evaluation_freq=2, merge=True)
+    result = train(cfg, workdir / "models.yaml", workdir / "results")
+    assert not result.trained and result.merged  # merging changes nothing learned: no retraining
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        want = PeftModel.from_pretrained(base, str(sft.run_dir / "adapter")).eval()(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(result.merged, dtype=torch.float32)(ids).logits
+    assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_one_name_trained_twice_keeps_both(sft, workdir):
+    other = _config(workdir, "sft-lr", method="sft", base="tiny", output="tiny-sft",
+                    data=["sft_train.jsonl"], learning_rate=1e-3)
+    result = train(other, workdir / "models.yaml", workdir / "results")
+    assert result.trained and result.replaced == sft.fingerprint
+    store = workdir / "results" / "bench.sqlite"
+    assert resolve("tiny-sft", workdir / "models.yaml", store).adapter == str(result.run_dir / "adapter")
+    pinned = resolve(sft.fingerprint[:12], workdir / "models.yaml", store)
+    assert pinned.adapter == str(sft.run_dir / "adapter")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(workdir):
+    """SIGKILL after the first checkpoint; the rerun resumes there (not from step 0) and ends
+    with the adapter an uninterrupted run makes: equal to 1e-6 (seeded data order, dropout 0,
+    optimizer and RNG state restored from the checkpoint, same thread policy)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    from tests.helpers import ROOT
+
+    cfg = _config(workdir, "resume", method="sft", base="tiny", output="tiny-resume",
+                  data=["sft_train.jsonl"], max_steps=6, save_steps=2)
+    cmd = [sys.executable, "-m", "bench.cli", "train", str(cfg), "--models",
+           str(workdir / "models.yaml")]
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    killed = workdir / "killed"
+    proc = subprocess.Popen([*cmd, "--results", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list(killed.glob("train/*/checkpoints/checkpoint-2/adapter_model.safetensors")):
+        assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(killed.glob("train/*/adapter"))  # it did not finish
+    resumed = subprocess.run([*cmd, "--results", str(killed)], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    store = Store(killed / "bench.sqlite")
+    record = store.training(store.trained_models()["tiny-resume"]["train_key"])["record"]
+    assert "checkpoint-" in (record["manifest"]["ran"]["resumed_from"] or "")
+    whole = workdir / "whole"
+    assert subprocess.run([*cmd, "--results", str(whole)], env=env, capture_output=True,
+                          timeout=300).returncode == 0
+    a = load_file(next(killed.glob("train/*/adapter/adapter_model.safetensors")))
+    b = load_file(next(whole.glob("train/*/adapter/adapter_model.safetensors")))
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6

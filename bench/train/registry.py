@@ -11,7 +11,7 @@ from bench.store import Store
 
 
 def trained(store_path: Path) -> dict[str, dict]:
-    """name -> newest registration, read-only ({} without a store)."""
+    """name -> newest registration ({} without a store)."""
     if not Path(store_path).is_file():
         return {}
     store = Store(store_path)
@@ -21,17 +21,35 @@ def trained(store_path: Path) -> dict[str, dict]:
         store.close()
 
 
-def resolve(name: str, models_path: Path, store_path: Path) -> ModelSpec:
-    """A model by name: a models.yaml entry, else a trained output (newest of that name), else a
-    trained model's fingerprint."""
-    listed = {m.name: m for m in load_models(models_path).models} if Path(models_path).is_file() else {}
-    if name in listed:
-        return listed[name]
+def by_fingerprint(store_path: Path, prefix: str) -> list[dict]:
+    if len(prefix) < 12 or not Path(store_path).is_file():
+        return []
+    store = Store(store_path)
+    try:
+        return store.models_by_fingerprint(prefix)
+    finally:
+        store.close()
+
+
+def find(name: str, store_path: Path) -> ModelSpec | None:
+    """A trained model by output name (its newest training) or fingerprint (12+ characters)."""
     outputs = trained(store_path)
     if name in outputs:
         return ModelSpec(name=name, **outputs[name]["entry"])
-    by_fp = [n for n, o in outputs.items() if o["fingerprint"] == name]
-    if by_fp:
-        return ModelSpec(name=by_fp[0], **outputs[by_fp[0]]["entry"])
-    raise BenchError(f"unknown model '{name}': not in {models_path} nor among the trained models "
-                     f"of {store_path}{suggest(name, [*listed, *outputs])}")
+    pinned = {p["fingerprint"]: p for p in by_fingerprint(store_path, name)}
+    if len(pinned) == 1:
+        p = next(iter(pinned.values()))
+        return ModelSpec(name=p["name"], **p["entry"])
+    return None
+
+
+def resolve(name: str, models_path: Path, store_path: Path) -> ModelSpec:
+    """A model by name: a models.yaml entry, else a trained model (`find`)."""
+    listed = {m.name: m for m in load_models(models_path).models} if Path(models_path).is_file() else {}
+    if name in listed:
+        return listed[name]
+    spec = find(name, store_path)
+    if spec is None:
+        raise BenchError(f"unknown model '{name}': not in {models_path} nor among the trained "
+                         f"models of {store_path}{suggest(name, [*listed, *trained(store_path)])}")
+    return spec

@@ -39,6 +39,8 @@ class TrainResult:
     trained: bool  # False: an earlier run with the same key answered
     steps: int
     wall_s: float
+    merged: str | None = None  # base + adapter in one folder (merge: true)
+    replaced: str | None = None  # the fingerprint the output name meant before, if another
 
 
 def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
@@ -109,8 +111,12 @@ def train(config_path: Path, models_path: Path, results: Path, console=None) -> 
     earlier = store.training(key)
     if earlier and earlier["status"] == "done":
         record = earlier["record"]
-        fp = _register(store, cfg, record["entry"], key)
-        return TrainResult(cfg.output, fp, run_dir, False, record["steps"], 0.0)
+        if cfg.merge and record["entry"]["adapter"] and not record.get("merged"):
+            record["merged"] = _merge(record["entry"], run_dir)  # merge changes nothing learned
+            store.finish_training(key, "done", record)
+        fp, replaced = _register(store, cfg, record["entry"], key)
+        return TrainResult(cfg.output, fp, run_dir, False, record["steps"], 0.0,
+                           record.get("merged"), replaced)
     manifest = {"config": cfg.model_dump(), "config_file": str(config_path), "base": base.model_dump(),
                 "base_fingerprint": base_fp, "data_sha256": digests, "rows": len(rows),
                 **environment()}
@@ -129,15 +135,24 @@ def train(config_path: Path, models_path: Path, results: Path, console=None) -> 
               "samples": outcome["samples"], "steps": outcome["steps"], "wall_s": wall,
               "entry": entry, "plots": outcome["plots"], "merged": outcome.get("merged")}
     store.finish_training(key, "done", record)
-    fp = _register(store, cfg, entry, key)
-    return TrainResult(cfg.output, fp, run_dir, True, outcome["steps"], wall)
+    fp, replaced = _register(store, cfg, entry, key)
+    return TrainResult(cfg.output, fp, run_dir, True, outcome["steps"], wall, record["merged"],
+                       replaced)
 
 
-def _register(store: Store, cfg: TrainConfig, entry: dict, key: str) -> str:
+def _merge(entry: dict, run_dir: Path) -> str:
+    from bench.train.trainer import _tokenizer, merge
+
+    spec = ModelSpec(name="merge", **entry)
+    return merge(entry["path"], entry["adapter"], run_dir / "merged", _tokenizer(spec, entry["path"]))
+
+
+def _register(store: Store, cfg: TrainConfig, entry: dict, key: str) -> tuple[str, str | None]:
+    """Register the output name; (its fingerprint, the one the name meant before if another)."""
     from bench.backends.hf import HFBackend
 
-    spec = ModelSpec(name=cfg.output, **entry)
-    fingerprint = HFBackend(spec).fingerprint
+    fingerprint = HFBackend(ModelSpec(name=cfg.output, **entry)).fingerprint
+    before = store.trained_models().get(cfg.output, {}).get("fingerprint")
     store.register_model(cfg.output, fingerprint, entry, key)
-    return fingerprint
+    return fingerprint, before if before not in (None, fingerprint) else None
 

@@ -166,12 +166,7 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     (run_dir / "log.json").write_text(json.dumps(log, indent=1), encoding="utf-8")
     (run_dir / "samples.json").write_text(json.dumps(samples, ensure_ascii=False, indent=1),
                                           encoding="utf-8")
-    merged = None
-    if cfg.merge and peft:
-        merged = str(run_dir / "merged")
-        trainer.model.merge_and_unload().save_pretrained(merged) if cfg.quantization == "none" \
-            else _merge_full_precision(path, saved, Path(merged))
-        tok.save_pretrained(merged)
+    merged = merge(path, str(saved), run_dir / "merged", tok) if cfg.merge and peft else None
     from bench.train.plots import plot_log
 
     return {
@@ -185,13 +180,16 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     }
 
 
-def _merge_full_precision(base: str, adapter: Path, out: Path) -> None:
-    """A quantized base cannot take the adapter's weights: merge into the full-precision base."""
+def merge(base: str, adapter: str, out: Path, tokenizer) -> str:
+    """Base and adapter merged into one model folder, at full precision (as people deploy it;
+    a quantized base could not take the adapter's weights)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    PeftModel.from_pretrained(model, str(adapter)).merge_and_unload().save_pretrained(out)
+    PeftModel.from_pretrained(model, adapter).merge_and_unload().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
 
 
 def _version(name: str) -> str:
