@@ -79,11 +79,17 @@ def train(
     config: Annotated[Path, typer.Argument(help="training config YAML (see README, Training)")],
     models: ModelsOpt = Path("models.yaml"),
     results: ResultsOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Fine-tune a model (SFT or DPO; LoRA/QLoRA or full) and register the output by name."""
+    from bench.logs import log_path, third_party_output
     from bench.train.run import train as run_training
 
-    result = run_training(config, models, _store_path(results).parent, console)
+    root = _store_path(results).parent
+    with third_party_output(log_path(root), verbose, console) as log:
+        result = run_training(config, models, root, console)
+    if log and log.is_file() and log.stat().st_size:
+        console.print(f"library messages (warnings, progress): {log}", soft_wrap=True, markup=False)
     if result.trained:
         out.print(f"trained '{result.output}' in {result.steps} steps, {result.wall_s:.1f} s; "
                   f"run folder {result.run_dir}; fingerprint {result.fingerprint[:12]}")
@@ -136,13 +142,16 @@ def export(
 
 
 @app.command("models")
-def list_models(models: ModelsOpt = Path("models.yaml")) -> None:
-    """List and validate the models in a models YAML."""
+def list_models(models: ModelsOpt = Path("models.yaml"), results: ResultsOpt = None) -> None:
+    """List and validate the models in a models YAML, and the trained models in the results."""
     from bench.config import load_models
-    from bench.report.terminal import print_models
+    from bench.report.terminal import print_models, print_trained
+    from bench.train.registry import trained
 
     spec = load_models(models)
-    if not print_models(out, spec):
+    ok = print_models(out, spec)
+    print_trained(out, trained(_store_path(results)))
+    if not ok:
         raise BenchError(f"{models}: some models cannot be found (see the table above)")
 
 

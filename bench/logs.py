@@ -19,7 +19,8 @@ from pathlib import Path
 from bench.files import atomic_path
 
 LIBRARIES = ("transformers", "torch", "lm_eval", "lm-eval", "datasets", "huggingface_hub",
-             "accelerate", "peft", "urllib3", "httpx", "openai", "filelock", "fsspec")
+             "accelerate", "peft", "trl", "bitsandbytes", "urllib3", "httpx", "openai", "filelock",
+             "fsspec")
 
 _PATTERNS = [
     (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{12,}"), "[REDACTED]"),

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,8 @@ def bare_rows(path: Path, method: str, system: str | None) -> list[dict]:
             continue
         row = json.loads(line)
         user = row["instruction"] + (f"\n{row['input']}" if (row.get("input") or "").strip() else "")
-        sys_prompt = (row.get("system") or "").strip() and row["system"] or system
+        own = row.get("system")
+        sys_prompt = own if own and own.strip() else system
         prompt = ([{"role": "system", "content": sys_prompt}] if sys_prompt else []) + \
             [{"role": "user", "content": user}]
         if method == "sft":
@@ -57,15 +59,16 @@ def bare_rows(path: Path, method: str, system: str | None) -> list[dict]:
     return out
 
 
-def _imports(quant: str) -> None:
-    """What both sides import before the clock starts."""
-    import datasets  # noqa: F401
-    import peft  # noqa: F401
-    import torch  # noqa: F401
-    import transformers  # noqa: F401
-    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer  # noqa: F401
-    if quant != "none":
-        import bitsandbytes  # noqa: F401
+def _imports(quant: str, extra: tuple[str, ...] = ()) -> None:
+    """What both sides import before the clock starts (TRL's trainers are lazy attributes)."""
+    import importlib
+
+    for name in ("torch", "transformers", "datasets", "peft", "trl", *extra) + \
+            (("bitsandbytes",) if quant != "none" else ()):
+        importlib.import_module(name)
+    trl = sys.modules["trl"]
+    for name in ("SFTConfig", "SFTTrainer", "DPOConfig", "DPOTrainer"):
+        getattr(trl, name)
 
 
 def run_trl(job: dict) -> dict:
@@ -117,11 +120,10 @@ def run_trl(job: dict) -> dict:
 # ---------------------------------------------------------------- bench (the child's body)
 
 def run_bench(job: dict) -> dict:
-    _imports(job["quant"])
-    import bench.backends.hf  # noqa: F401 - imported lazily by train(); a library import
-    import bench.train.trainer  # noqa: F401
+    _imports(job["quant"], ("bench.backends.hf", "bench.train.trainer"))  # train() imports them
     from bench.train.run import train
 
+    parts = _timed_parts()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     work = Path(job["work"])
     t0 = time.perf_counter()
@@ -136,7 +138,38 @@ def run_bench(job: dict) -> dict:
     finally:
         store.close()
     return {"wall_s": wall, "train_runtime": log[-1].get("train_runtime"), "steps": result.steps,
-            "trained": result.trained, "rss_before_kib": before}
+            "trained": result.trained, "rss_before_kib": before, "parts": parts}
+
+
+def _timed_parts() -> dict[str, float]:
+    """Seconds spent in a few of bench's steps during train(): wrappers on module attributes
+    that train() looks up at call time (a step that moves elsewhere just reads 0)."""
+    import bench.train.plots
+    import bench.train.run
+    import bench.train.trainer
+    from bench.backends.hf import HFBackend
+
+    parts = {"data": 0.0, "backend": 0.0, "build": 0.0, "run_trainer": 0.0, "plots": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                parts[name] += time.perf_counter() - t
+        return wrapper
+
+    for module, attr, name in ((bench.train.run, "read_data", "data"),
+                               (bench.train.trainer, "build_trainer", "build"),
+                               (bench.train.trainer, "run_trainer", "run_trainer"),
+                               (bench.train.plots, "plot_log", "plots")):
+        if hasattr(module, attr):
+            setattr(module, attr, timed(name, getattr(module, attr)))
+    HFBackend.__init__ = timed("backend", HFBackend.__init__)
+    if isinstance(HFBackend.__dict__.get("fingerprint"), property):
+        HFBackend.fingerprint = property(timed("backend", HFBackend.__dict__["fingerprint"].fget))
+    return parts
 
 
 def child(job: dict) -> None:
@@ -228,12 +261,22 @@ def report(args, results: dict, same: dict, params: int, threads: set) -> None:
               f"{b['wall_s'] / t['wall_s']:>7.3f}{b['train_runtime']:>12.2f}{t['train_runtime']:>10.2f}"
               f"{b['train_runtime'] / t['train_runtime']:>7.3f}{_mib(b['peak_kib']):>10.0f}"
               f"{_mib(t['peak_kib']):>9.0f}{b['peak_kib'] / t['peak_kib']:>7.3f}")
-    print("\nbench outside trainer.train() (wall - train): "
-          + ", ".join(f"{m}/{q} {results['bench', m, q]['wall_s'] - results['bench', m, q]['train_runtime']:.2f}s"
-                      for m, q in CASES)
-          + "\nTRL script outside trainer.train():            "
-          + ", ".join(f"{m}/{q} {results['trl', m, q]['wall_s'] - results['trl', m, q]['train_runtime']:.2f}s"
-                      for m, q in CASES))
+    print("\nwhere the wall goes (s): data = read and check/convert rows; fp = base and adapter"
+          "\nfingerprints; build = tokenizer, model, trainer; save = adapter, log, samples (bench:"
+          "\nrun_trainer minus build, train and plots); other = the rest (config, store, ...)")
+    print(f"{'side':<6}{'case':<9}{'data':>7}{'fp':>7}{'build':>7}{'train':>7}{'save':>7}{'plots':>7}"
+          f"{'other':>7}{'wall':>7}")
+    for method, quant in CASES:
+        b, t = results["bench", method, quant], results["trl", method, quant]
+        p = b["parts"]
+        save = p["run_trainer"] - p["build"] - b["train_runtime"] - p["plots"]
+        other = b["wall_s"] - p["data"] - p["backend"] - p["run_trainer"]
+        print(f"{'bench':<6}{method + '/' + quant:<9}{p['data']:>7.2f}{p['backend']:>7.2f}{p['build']:>7.2f}"
+              f"{b['train_runtime']:>7.2f}{save:>7.2f}{p['plots']:>7.2f}{other:>7.2f}{b['wall_s']:>7.2f}")
+        save = t["wall_s"] - t["setup_s"] - t["train_s"]
+        other = t["train_s"] - t["train_runtime"]
+        print(f"{'TRL':<6}{method + '/' + quant:<9}{'(in build)':>14}{t['setup_s']:>7.2f}"
+              f"{t['train_runtime']:>7.2f}{save:>7.2f}{'':>7}{other:>7.2f}{t['wall_s']:>7.2f}")
 
     print("\nnf4 vs none, SFT (peak = whole process; +train = peak minus the peak after imports;"
           "\nweights = the loaded base model's get_memory_footprint(), TRL side)")
@@ -281,8 +324,7 @@ def main() -> None:
         from safetensors import safe_open
 
         with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
-            params = sum(f.get_slice(k).get_shape().numel() if hasattr(f.get_slice(k).get_shape(), "numel")
-                         else _numel(f.get_slice(k).get_shape()) for k in f.keys())
+            params = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
         inputs = write_inputs(out, model_dir, args.rows, args.steps, args.batch)
         same = same_rows(inputs)
         results: dict = {}
@@ -292,6 +334,7 @@ def main() -> None:
                 sides = ("bench", "trl") if i % 2 == 0 else ("trl", "bench")
                 for side in sides:
                     work = out / "runs" / f"{side}_{method}_{quant}_{i}"
+                    shutil.rmtree(work, ignore_errors=True)  # else bench finds the run done
                     job = {"side": side, "method": method, "quant": quant, "work": str(work),
                            "model": str(model_dir), "data": str(inputs["data"][method]),
                            "config": str(inputs["configs"][method, quant]),

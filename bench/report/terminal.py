@@ -102,6 +102,21 @@ def print_models(console: Console, models: ModelsFile) -> bool:
     return not failures
 
 
+def print_trained(console: Console, outputs: dict[str, dict]) -> None:
+    """`bench models`: the trained models of the results store (bench train outputs)."""
+    if not outputs:
+        return
+    table = Table(title="trained models (bench train; bench run --model NAME)")
+    for col in ("name", "base", "adapter", "quantization", "system", "fingerprint", "trained"):
+        table.add_column(col, overflow="fold")
+    for name, o in outputs.items():
+        e = o["entry"]
+        table.add_row(name, e["path"], e.get("adapter") or "", e.get("quantization", "none"),
+                      "yes" if e.get("system") else "", o["fingerprint"][:12],
+                      f"{o['versions']} time{'s' if o['versions'] > 1 else ''}")
+    console.print(table)
+
+
 def print_overlaps(console: Console, found: list, total: int, n: int) -> None:
     """`bench decontam`: each held-out item found in training, then the count."""
     if found:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import ModelSpec
+from bench.config import ModelSpec, looks_local
 from bench.chat import with_system
 from bench.errors import BenchError
 from bench.evaluate.manifest import environment, fingerprint_of
@@ -128,7 +128,8 @@ def train(config_path: Path, models_path: Path, results: Path, console=None) -> 
         store.finish_training(key, "interrupted", {"manifest": manifest})
         raise
     wall = time.perf_counter() - t0
-    entry = {"path": outcome["path"], "adapter": outcome["adapter"], "template": base.template,
+    entry = {"path": _absolute(outcome["path"]), "adapter": _absolute(outcome["adapter"]),
+             "template": base.template,
              "chat_template": base.chat_template, "dtype": "float32", "device": base.device,
              "system": cfg.system or base.system, "trust_remote_code": base.trust_remote_code}
     record = {"manifest": manifest | {"ran": outcome["ran"]}, "log": outcome["log"],
@@ -138,6 +139,12 @@ def train(config_path: Path, models_path: Path, results: Path, console=None) -> 
     fp, replaced = _register(store, cfg, entry, key)
     return TrainResult(cfg.output, fp, run_dir, True, outcome["steps"], wall, record["merged"],
                        replaced)
+
+
+def _absolute(path: str | None) -> str | None:
+    """A local folder as an absolute path (the registry is read from any working directory);
+    a Hub id as it is."""
+    return str(Path(path).expanduser().resolve()) if path and looks_local(path) else path
 
 
 def _merge(entry: dict, run_dir: Path) -> str:

@@ -98,7 +98,35 @@ def _sampler(cfg: TrainConfig, tok, samples: list[dict]):
     return Sampler()
 
 
-def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool):
+def _progress(console):
+    """A progress bar with steps, the latest loss and time left (instead of TRL's tqdm and its
+    printed log dicts; the whole log goes to the store)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from transformers import TrainerCallback
+
+    class Bar(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                console=console)
+            self.bar.start()
+            self.task = self.bar.add_task("", total=state.max_steps, completed=state.global_step,
+                                          loss="—")
+
+        def on_step_end(self, args, state, control, **kw):
+            self.bar.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.bar.update(self.task, loss=f"{logs['loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kw):
+            self.bar.stop()
+
+    return Bar()
+
+
+def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool, quiet: bool = False):
     from trl import DPOConfig, SFTConfig
 
     common = dict(
@@ -110,7 +138,7 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool):
         logging_steps=cfg.logging_steps, report_to=[], max_length=cfg.max_length,
         use_cpu=cpu, bf16=False, fp16=False,  # TRL on CPU: use_cpu alone trains in bf16
         eval_strategy="steps" if has_eval else "no", eval_steps=cfg.logging_steps,
-        per_device_eval_batch_size=cfg.batch_size, disable_tqdm=False)
+        per_device_eval_batch_size=cfg.batch_size, disable_tqdm=quiet)
     if cfg.method == "sft":
         return SFTConfig(**common, packing=cfg.packing, completion_only_loss=not cfg.train_on_prompt)
     losses = list(cfg.loss_type) + (["sft"] if cfg.sft_weight else [])
@@ -118,8 +146,9 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool):
     return DPOConfig(**common, beta=cfg.beta, loss_type=losses, loss_weights=weights)
 
 
-def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Path):
-    """(TRL trainer, tokenizer, base weights path, the list sampled answers go to)."""
+def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Path, console=None):
+    """(TRL trainer, tokenizer, base weights path, the list sampled answers go to); with a rich
+    `console`, bench's progress bar instead of TRL's."""
     _need_trl()
     from datasets import Dataset
     from peft import LoraConfig
@@ -141,10 +170,15 @@ def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: 
                           target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
     samples: list[dict] = []
     trainer_cls = SFTTrainer if cfg.method == "sft" else DPOTrainer
-    trainer = trainer_cls(model=model, args=_args(cfg, run_dir / "checkpoints", evaluation is not None, cpu),
-                          train_dataset=data, eval_dataset=evaluation, processing_class=tok,
-                          peft_config=peft,
-                          callbacks=[_sampler(cfg, tok, samples)] if cfg.evaluation_inputs else [])
+    callbacks = [_sampler(cfg, tok, samples)] if cfg.evaluation_inputs else []
+    callbacks += [_progress(console)] if console is not None else []
+    args = _args(cfg, run_dir / "checkpoints", evaluation is not None, cpu, console is not None)
+    trainer = trainer_cls(model=model, args=args, train_dataset=data, eval_dataset=evaluation,
+                          processing_class=tok, peft_config=peft, callbacks=callbacks)
+    if console is not None:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # the log dicts go to the store, not the screen
     return trainer, tok, path, samples
 
 
@@ -153,7 +187,7 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     from transformers.trainer_utils import get_last_checkpoint
 
     thread_policy = threads.apply() if not torch.cuda.is_available() else None
-    trainer, tok, path, samples = build_trainer(cfg, spec, rows, run_dir)
+    trainer, tok, path, samples = build_trainer(cfg, spec, rows, run_dir, console)
     peft = cfg.finetuning == "lora"
     checkpoints = run_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
