@@ -199,7 +199,8 @@ def test_one_name_trained_twice_keeps_both(sft, workdir):
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(workdir):
-    """SIGKILL after the first checkpoint; the rerun resumes there (not from step 0) and ends
+    """SIGKILL once the first checkpoint is written; the rerun resumes there (not from step 0;
+    a checkpoint a kill cut short is passed over: see the next test) and ends
     with the adapter an uninterrupted run makes: equal to 1e-6 (seeded data order, dropout 0,
     optimizer and RNG state restored from the checkpoint, same thread policy)."""
     import signal
@@ -220,7 +221,7 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(workdir
     proc = subprocess.Popen([*cmd, "--results", str(killed)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not list(killed.glob("train/*/checkpoints/checkpoint-2/adapter_model.safetensors")):
+    while not list(killed.glob("train/*/checkpoints/checkpoint-2/trainer_state.json")):
         assert proc.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -239,3 +240,18 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(workdir
     b = load_file(next(whole.glob("train/*/adapter/adapter_model.safetensors")))
     assert a.keys() == b.keys()
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_passed_over(tmp_path):
+    from bench.train.trainer import last_checkpoint
+
+    for step, state in ((2, "{}"), (4, '{"global_st'), (6, None), (10, "{}")):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_checkpoint(tmp_path).endswith("checkpoint-10")
+    (tmp_path / "checkpoint-10" / "trainer_state.json").unlink()
+    assert last_checkpoint(tmp_path).endswith("checkpoint-2")  # 6: no state, 4: torn state
+    assert last_checkpoint(tmp_path / "none") is None

@@ -12,6 +12,8 @@ PANELS = (("loss", ("loss", "eval_loss")),
 
 def plot_log(log: list[dict], out_dir: Path) -> list[str]:
     """One PNG per panel that has values; their paths. Without matplotlib: none."""
+    if not any(k in e for e in log for _, keys in PANELS for k in keys):
+        return []  # nothing to draw: not even matplotlib's import
     try:
         import matplotlib
 

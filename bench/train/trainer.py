@@ -184,13 +184,11 @@ def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: 
 
 def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Path,
                 console=None) -> dict:
-    from transformers.trainer_utils import get_last_checkpoint
-
     thread_policy = threads.apply() if not torch.cuda.is_available() else None
     trainer, tok, path, samples = build_trainer(cfg, spec, rows, run_dir, console)
     peft = cfg.finetuning == "lora"
     checkpoints = run_dir / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = last_checkpoint(checkpoints)
     trainer.train(resume_from_checkpoint=last)
     saved = run_dir / ("adapter" if peft else "model")
     trainer.save_model(str(saved))
@@ -212,6 +210,20 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
                 "packages": {p: _version(p) for p in ("trl", "peft", "bitsandbytes", "transformers",
                                                       "torch", "datasets")}},
     }
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint: one a kill did not cut short while it was written (the
+    Trainer writes trainer_state.json last)."""
+    def complete(path: Path) -> bool:
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return path.name.split("-")[-1].isdigit()
+
+    done = [p for p in folder.glob("checkpoint-*") if complete(p)]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
 def merge(base: str, adapter: str, out: Path, tokenizer) -> str:
