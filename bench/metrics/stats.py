@@ -53,6 +53,19 @@ def suite_average(per_task: Mapping[str, Sequence[float]], *, seed: int = 1234,
     }
 
 
+def paired_difference(candidate: Sequence[float], baseline: Sequence[float], *, seed: int = 1234,
+                      level: float = 0.95) -> dict:
+    """The mean of candidate - baseline over the same items, with a seeded paired bootstrap CI
+    (items resampled together, so what the two share cancels)."""
+    d = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
+    if len(d) == 0:
+        return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
+    d = np.sort(d)
+    rng = np.random.default_rng(seed)
+    low, high = _ci(d[rng.integers(0, len(d), size=(N_BOOT, len(d)))].mean(axis=1), level)
+    return {"value": float(d.mean()), "n": len(d), "ci_low": low, "ci_high": high}
+
+
 def headline(metrics: Mapping[str, dict]) -> tuple[str, dict]:
     """A task's headline metric (name, {value, n, ci...}): its first scorer's first metric.
     (An engine task's own numbers sit under "engine", beside bench's.)"""
