@@ -83,11 +83,13 @@ def train(
 ) -> None:
     """Fine-tune a model (SFT or DPO; LoRA/QLoRA or full) and register the output by name."""
     from bench.logs import log_path, third_party_output
+    from bench.train.run import plan_training
     from bench.train.run import train as run_training
 
     root = _store_path(results).parent
+    plan = plan_training(config, models, root)  # all input checked before anything is written
     with third_party_output(log_path(root), verbose, console) as log:
-        result = run_training(config, models, root, console)
+        result = run_training(config, models, root, console, plan)
     if log and log.is_file() and log.stat().st_size:
         console.print(f"library messages (warnings, progress): {log}", soft_wrap=True, markup=False)
     if result.trained:

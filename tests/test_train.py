@@ -296,3 +296,60 @@ def test_dpo_on_the_demo_pairs_raises_held_out_preference(tmp_path, demo_model):
     gain = paired_difference(per_token[1], per_token[0])
     print("held-out per-token preference accuracy", [sum(p) / len(p) for p in per_token], gain)
     assert gain["n"] == 150 and gain["ci_low"] > 0
+
+
+def test_packed_rows_do_not_attend_across_each_other(workdir, tiny_model_dir):
+    """packing: true is TRL's best-fit packing without padding: rows share one sequence with
+    position ids restarting at each row, and transformers masks attention per row from those ids,
+    so a packed row's logits are its own (what XTuner's pack_to_max_length does with its
+    cumulative lengths)."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
+                      quantization="none", max_length=256, batch_size=2, packing=True)
+    rows, _ = read_data(cfg, workdir)
+    spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
+    trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / "packed")
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[0] == 1 and (batch["position_ids"][0] == 0).sum() >= 2
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    ids, pos = batch["input_ids"], batch["position_ids"]
+    starts = (pos[0] == 0).nonzero().flatten().tolist() + [ids.shape[1]]
+    with torch.no_grad():
+        # as TRL trains (its compute_loss passes use_cache=False; no attention mask): transformers
+        # then reads the rows off the position ids
+        packed = model(input_ids=ids, position_ids=pos, use_cache=False).logits[0]
+        for a, b in zip(starts, starts[1:]):
+            alone = model(input_ids=ids[:, a:b], use_cache=False).logits[0]
+            assert torch.allclose(packed[a:b], alone, atol=1e-4)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("method: sft\nbase: tiny\noutput: x\ndata: [a.jsonl]\nlearnig_rate: 1\n",
+     "bad.yaml:5: learnig_rate: unknown key 'learnig_rate' (did you mean 'learning_rate'?"),
+    ("method: sft\nbase: tiny\noutput: x\ndata: [a.jsonl]\nfinetuning: full\n",
+     "finetuning: full trains every weight, which a quantized base cannot"),
+    ("method: ppo\nbase: tiny\noutput: x\ndata: [a.jsonl]\n", "bad.yaml:1: method:"),
+])
+def test_bad_training_configs_name_file_line_and_key(tmp_path, body, message):
+    from bench.errors import BenchError
+    from bench.train.config import load_train_config
+
+    (tmp_path / "bad.yaml").write_text(body, encoding="utf-8")
+    with pytest.raises(BenchError) as err:
+        load_train_config(tmp_path / "bad.yaml")
+    assert message in str(err.value)
+
+
+def test_bad_training_rows_stop_before_a_model_loads(tmp_path, workdir):
+    from tests.helpers import bench_cli
+
+    rows = _rows("sft_train.jsonl", 4) + [{"instruction": "在吗？", "input": "", "output": ""}]
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                for r in rows), encoding="utf-8")
+    cfg = _config(tmp_path, "bad-rows", method="sft", base="tiny", output="x", data=["sft.jsonl"])
+    proc = bench_cli("train", str(cfg), "--models", str(workdir / "models.yaml"),
+                     "--results", str(tmp_path / "results"))
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path / 'sft.jsonl'}:5" in proc.stderr and "'output' is empty" in proc.stderr
+    assert not (tmp_path / "results").exists()  # refused before the store or a model

@@ -94,18 +94,41 @@ def train_key(cfg: TrainConfig, base_fp: str, digests: list[str]) -> str:
     return fingerprint_of("train", 1, base_fp, digests, learned)
 
 
-def train(config_path: Path, models_path: Path, results: Path, console=None) -> TrainResult:
+@dataclass
+class TrainPlan:
+    """A checked training run: nothing here has loaded a model or opened the store."""
+
+    cfg: TrainConfig
+    config_path: Path
+    base: ModelSpec
+    base_fp: str
+    rows: list
+    digests: list[str]
+    key: str
+
+
+def plan_training(config_path: Path, models_path: Path, results: Path) -> TrainPlan:
+    """Check the config, the base and every data row (exit 2 on bad input) before any model
+    loads or anything is written."""
+    from bench.backends.hf import HFBackend
     from bench.train.registry import resolve
-    from bench.train.trainer import run_trainer
 
     cfg = load_train_config(config_path)
-    store_path = results / "bench.sqlite"
-    base = resolve(cfg.base, models_path, store_path)
+    base = resolve(cfg.base, models_path, results / "bench.sqlite")
     rows, digests = read_data(cfg, config_path.parent)
-    from bench.backends.hf import HFBackend
-
     base_fp = HFBackend(base).fingerprint  # tokenizer and file hashes; no weights loaded
-    key = train_key(cfg, base_fp, digests)
+    return TrainPlan(cfg, config_path, base, base_fp, rows, digests,
+                     train_key(cfg, base_fp, digests))
+
+
+def train(config_path: Path, models_path: Path, results: Path, console=None,
+          plan: TrainPlan | None = None) -> TrainResult:
+    from bench.train.trainer import run_trainer
+
+    plan = plan or plan_training(config_path, models_path, results)
+    cfg, base, base_fp, rows, digests, key = (plan.cfg, plan.base, plan.base_fp, plan.rows,
+                                              plan.digests, plan.key)
+    store_path = results / "bench.sqlite"
     store = Store(store_path)
     run_dir = results / "train" / key[:16]
     earlier = store.training(key)
