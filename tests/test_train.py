@@ -155,20 +155,26 @@ def test_dpo_on_the_sft_output_and_bench_run_scores_both(sft, workdir):
     assert len(set(margins)) == 3  # the adapters change what the model prefers
 
 
-def test_nf4_base_loads_as_4bit_layers_and_trains(workdir, tiny_model_dir):
-    import bitsandbytes as bnb
-
+@pytest.mark.parametrize("quantization,layer", [("nf4", "Linear4bit"), ("int8", "Linear8bitLt")])
+def test_quantized_base_loads_as_bitsandbytes_layers_and_trains(workdir, tiny_model_dir,
+                                                                quantization, layer):
+    """Without CUDA, through bitsandbytes' CPU backend: the base's linear layers are quantized
+    layers and the LoRA weights train."""
     cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
-                      quantization="nf4", max_length=128, batch_size=2, max_steps=2,
-                      lora={"r": 4, "alpha": 8, "dropout": 0.0}, logging_steps=1, save_steps=100)
+                      quantization=quantization, max_length=128, batch_size=2, max_steps=3,
+                      learning_rate=5e-3, lora={"r": 4, "alpha": 8, "dropout": 0.0},
+                      logging_steps=1, save_steps=100)
     rows, _ = read_data(cfg, workdir)
     spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
-    trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / "nf4")
-    layers = [m for m in trainer.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    assert layers and all(m.weight.quant_type == "nf4" for m in layers)
+    trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / quantization)
+    quantized = [m for m in trainer.model.modules() if type(m).__name__ == layer]
+    assert quantized
+    if quantization == "nf4":
+        assert all(m.weight.quant_type == "nf4" for m in quantized)
     trainer.train()
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert all(p.abs().sum() > 0 for n, p in trainer.model.named_parameters() if "lora_B" in n)
 
 
 def test_merged_model_equals_base_plus_adapter(sft, workdir, tiny_model_dir):
