@@ -229,12 +229,12 @@ def main() -> None:
     except (typer.Exit, SystemExit) as exc:
         sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
     except Exception as exc:  # noqa: BLE001 - last resort: one line, the traceback on request
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # click's exceptions, or typer's vendored copies of them (typer >= 0.20): told by name
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "ClickException" in names:  # a usage error: unknown option, missing argument
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):  # click turns a KeyboardInterrupt into Abort
+        if "Abort" in names:  # click turns a KeyboardInterrupt into Abort
             sys.exit(130 if isinstance(exc.__context__, KeyboardInterrupt) else 1)
         if os.environ.get("BENCH_DEBUG"):
             raise

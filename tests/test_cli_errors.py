@@ -85,3 +85,11 @@ def test_leaderboard_without_runs_of_the_suite(tmp_path):
     proc = bench_cli("leaderboard", "--suite", str(ROOT / "suites" / "demo.yaml"),
                      "--results", str(tmp_path / "r"), "--out", str(tmp_path / "lb.html"))
     assert_bad_input(proc, "no finished runs of suite 'demo'")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["export", "--suite", "suites/demo.yaml", "--bogus"], "No such option: --bogus"),
+    (["train"], "Missing argument 'CONFIG'"),
+])
+def test_command_line_mistakes_are_usage_errors(args, needle):
+    assert_bad_input(bench_cli(*args), needle)
