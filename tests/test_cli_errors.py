@@ -89,7 +89,7 @@ def test_leaderboard_without_runs_of_the_suite(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["export", "--suite", "suites/demo.yaml", "--bogus"], "No such option: --bogus"),
-    (["train"], "Missing argument 'CONFIG'"),
+    (["train"], "Missing argument 'config'"),
 ])
 def test_command_line_mistakes_are_usage_errors(args, needle):
     assert_bad_input(bench_cli(*args), needle)
