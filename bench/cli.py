@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from bench.config import TRUST_ENV
@@ -88,6 +89,9 @@ def train(
 
     root = _store_path(results).parent
     plan = plan_training(config, models, root)  # all input checked before anything is written
+    for o in plan.overlaps:
+        console.print(f"[yellow]warning:[/] held-out {escape(o.id)} shares a span with training "
+                      f"rows {escape(', '.join(o.train_ids))}: {escape(o.span[:80])}", soft_wrap=True)
     with third_party_output(log_path(root), verbose, console) as log:
         result = run_training(config, models, root, console, plan)
     if log and log.is_file() and log.stat().st_size:

@@ -359,3 +359,21 @@ def test_bad_training_rows_stop_before_a_model_loads(tmp_path, workdir):
     assert proc.returncode == 2, proc.stderr
     assert f"{tmp_path / 'sft.jsonl'}:5" in proc.stderr and "'output' is empty" in proc.stderr
     assert not (tmp_path / "results").exists()  # refused before the store or a model
+
+
+def test_training_reports_held_out_questions_found_in_its_data(workdir):
+    from bench.train.run import plan_training
+
+    copied = _rows("sft_train.jsonl", 1)[0]["instruction"]
+    held = workdir / "held.jsonl"
+    held.write_text("".join(json.dumps({"prompt": q, "chosen": "好的。", "rejected": "不知道。"},
+                                       ensure_ascii=False) + "\n"
+                            for q in (copied, "这件外套可以机洗吗？水温多少度合适，会不会缩水？")),
+                    encoding="utf-8")
+    cfg = _config(workdir, "contaminated", method="sft", base="tiny", output="x",
+                  data=["sft_train.jsonl"], held_out=["held.jsonl"])
+    plan = plan_training(cfg, workdir / "models.yaml", workdir / "results")
+    assert [(o.id, o.train_ids) for o in plan.overlaps] == [("held.jsonl:L1", ("L1",))]
+    clean = _config(workdir, "clean", method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
+                    held_out=[str(DOMAIN / "heldout_open.jsonl"), str(DOMAIN / "heldout_pairs.jsonl")])
+    assert plan_training(clean, workdir / "models.yaml", workdir / "results").overlaps == []

@@ -15,7 +15,7 @@ from bench.rows import MAX_BAD_FRACTION
 
 # keys that change nothing learned: a config differing only in these trains nothing again
 NOT_LEARNED = ("output", "logging_steps", "save_steps", "save_total_limit", "evaluation_inputs",
-               "evaluation_freq", "merge")
+               "evaluation_freq", "merge", "held_out")
 
 
 class DataRef(Strict):
@@ -69,6 +69,9 @@ class TrainConfig(Strict):
     sft_weight: float = Field(0.0, ge=0, description="DPO: weight of an SFT loss on chosen "
                               "(LLaMA-Factory's pref_ftx)")
     merge: bool = Field(False, description="also save base + adapter merged")
+    held_out: list[str] = Field([], description="held-out sets the model will be judged on "
+                                "(relative to the config): their questions that share a 13-character "
+                                "span with the training data are reported before training")
     max_bad_fraction: float = Field(MAX_BAD_FRACTION, ge=0, le=1)
 
     @field_validator("data", mode="before")

@@ -105,6 +105,7 @@ class TrainPlan:
     rows: list
     digests: list[str]
     key: str
+    overlaps: list  # held-out items found in the training data (bench.train.decontam.Overlap)
 
 
 def plan_training(config_path: Path, models_path: Path, results: Path) -> TrainPlan:
@@ -118,7 +119,16 @@ def plan_training(config_path: Path, models_path: Path, results: Path) -> TrainP
     rows, digests = read_data(cfg, config_path.parent)
     base_fp = HFBackend(base).fingerprint  # tokenizer and file hashes; no weights loaded
     return TrainPlan(cfg, config_path, base, base_fp, rows, digests,
-                     train_key(cfg, base_fp, digests))
+                     train_key(cfg, base_fp, digests), contamination(cfg, rows, config_path.parent))
+
+
+def contamination(cfg: TrainConfig, rows: list, base_dir: Path) -> list:
+    """The held-out questions (cfg.held_out) that share a 13-character span with training rows."""
+    from bench.train.decontam import heldout_texts, overlaps, read_rows, train_texts
+
+    items = [(f"{Path(p).name}:{i}", q) for p in cfg.held_out
+             for i, q in heldout_texts(read_rows(base_dir / Path(p).expanduser()))]
+    return overlaps(train_texts(rows), items) if items else []
 
 
 def train(config_path: Path, models_path: Path, results: Path, console=None,
@@ -142,7 +152,7 @@ def train(config_path: Path, models_path: Path, results: Path, console=None,
                            record.get("merged"), replaced)
     manifest = {"config": cfg.model_dump(), "config_file": str(config_path), "base": base.model_dump(),
                 "base_fingerprint": base_fp, "data_sha256": digests, "rows": len(rows),
-                **environment()}
+                "held_out_overlaps": [o.__dict__ for o in plan.overlaps], **environment()}
     store.start_training(key, cfg.output, str(run_dir), {"manifest": manifest})
     t0 = time.perf_counter()
     try:
