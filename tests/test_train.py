@@ -377,3 +377,17 @@ def test_training_reports_held_out_questions_found_in_its_data(workdir):
     clean = _config(workdir, "clean", method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
                     held_out=[str(DOMAIN / "heldout_open.jsonl"), str(DOMAIN / "heldout_pairs.jsonl")])
     assert plan_training(clean, workdir / "models.yaml", workdir / "results").overlaps == []
+
+
+def test_a_base_without_chat_template_is_refused_before_anything_is_written(tmp_path, workdir):
+    from bench.backends.tiny import build_tiny_model
+    from bench.errors import BenchError
+    from bench.train.run import plan_training
+
+    plain = build_tiny_model(tmp_path / "plain", seed=1, chat=False)
+    write_models(tmp_path / "models.yaml", plain=plain)
+    (tmp_path / "sft.jsonl").write_text((workdir / "sft_train.jsonl").read_text("utf-8"), "utf-8")
+    cfg = _config(tmp_path, "plain", method="sft", base="plain", output="x", data=["sft.jsonl"])
+    with pytest.raises(BenchError, match="model 'plain': its tokenizer has no chat template"):
+        plan_training(cfg, tmp_path / "models.yaml", tmp_path / "results")
+    assert not (tmp_path / "results").exists()

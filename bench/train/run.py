@@ -117,7 +117,11 @@ def plan_training(config_path: Path, models_path: Path, results: Path) -> TrainP
     cfg = load_train_config(config_path)
     base = resolve(cfg.base, models_path, results / "bench.sqlite")
     rows, digests = read_data(cfg, config_path.parent)
-    base_fp = HFBackend(base).fingerprint  # tokenizer and file hashes; no weights loaded
+    backend = HFBackend(base)  # the tokenizer only: no weights load here
+    if not backend.tokenizer.chat_template:
+        raise BenchError(f"model '{base.name}': its tokenizer has no chat template, and bench "
+                         "trains on conversations; set chat_template in its models.yaml entry")
+    base_fp = backend.fingerprint
     return TrainPlan(cfg, config_path, base, base_fp, rows, digests,
                      train_key(cfg, base_fp, digests), contamination(cfg, rows, config_path.parent))
 
@@ -157,8 +161,9 @@ def train(config_path: Path, models_path: Path, results: Path, console=None,
     t0 = time.perf_counter()
     try:
         outcome = run_trainer(cfg, base, dataset_rows(cfg, rows), run_dir, console)
-    except BaseException:
-        store.finish_training(key, "interrupted", {"manifest": manifest})
+    except BaseException as exc:  # kept as it was: a rerun resumes from the last checkpoint
+        status = "failed" if isinstance(exc, Exception) else "interrupted"
+        store.finish_training(key, status, {"manifest": manifest})
         raise
     wall = time.perf_counter() - t0
     entry = {"path": _absolute(outcome["path"]), "adapter": _absolute(outcome["adapter"]),
