@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -63,15 +65,85 @@ class ModelSpec(Strict):
     trust_remote_code: bool = False
 
 
+class APIModelSpec(Strict):
+    """A model behind an OpenAI-compatible API (DeepSeek, vLLM, lmdeploy, `transformers serve`)."""
+
+    name: str
+    backend: Literal["openai"]
+    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1 or https://api.deepseek.com")
+    model: str = Field(description="the model id the server serves")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding "
+                                    "the key (never the key itself); none: a local server")
+    endpoint: Literal["chat", "completions"] = Field(
+        "chat", description="chat: OpenCompass's chat messages; completions: rendered text "
+        "(needed for ppl mode and log-likelihoods, with echo log-probabilities and `tokenizer`)")
+    template: Literal["auto", "chat", "base"] = Field(
+        "auto", description="completions: render with the tokenizer's chat template (chat) or as "
+        "OpenCompass's base text (base); auto: chat when `tokenizer` has a chat template")
+    tokenizer: str | None = Field(None, description="local folder or Hub id: renders prompts for "
+                                  "/v1/completions and counts tokens, as lm-eval's API models do")
+    concurrency: int = Field(4, ge=1, le=512, description="requests in flight at once")
+    timeout: float = Field(120.0, gt=0, description="seconds per request")
+    max_retries: int = Field(5, ge=0, description="retries of a request on 429, 5xx, timeouts "
+                             "and dropped connections (exponential backoff with jitter)")
+    requests_per_minute: int | None = Field(None, ge=1)
+    stop: list[str] | None = Field(None, description="stop strings sent with every request")
+    seed: int | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="extra request fields, "
+                                       "e.g. {top_k: 1} or vLLM's options")
+    weights_fingerprint: str | None = Field(None, description="set by `bench serve`: the content "
+                                            "fingerprint of the weights it serves, so the cache "
+                                            "follows the weights, not the URL")
+    system: str | None = Field(None, description="system prompt added to conversations that have "
+                               "none (preference and open-ended tasks)")
+    generation: Generation = Generation()
+    trust_remote_code: bool = Field(False, description="for loading `tokenizer` only")
+
+    @property
+    def path(self) -> str:
+        """Where the model is: shown where a local model shows its folder."""
+        return f"{self.base_url} ({self.model})"
+
+    @property
+    def adapter(self) -> None:
+        return None
+
+    def logprob_problem(self) -> str | None:
+        """Why this model cannot give prompt log-probabilities (ppl mode, preference pairs)."""
+        if self.endpoint == "completions" and self.tokenizer:
+            return None
+        return (f"model '{self.name}': ppl mode and log-likelihoods need prompt log-probabilities "
+                "from /v1/completions (echo + logprobs, or vLLM's prompt_logprobs) and the model's "
+                "`tokenizer` to count tokens as the local backend does; set endpoint: completions "
+                "and tokenizer in its models.yaml entry, or run the task in mode: gen")
+
+
+def _backend_of(entry) -> str:
+    value = entry.get("backend", "hf") if isinstance(entry, dict) else getattr(entry, "backend", "hf")
+    return value if isinstance(value, str) else "hf"
+
+
+AnyModelSpec = Annotated[Union[Annotated[ModelSpec, Tag("hf")], Annotated[APIModelSpec, Tag("openai")]],
+                         Discriminator(_backend_of)]
+BACKEND_SPECS: dict[str, type[Strict]] = {"hf": ModelSpec, "openai": APIModelSpec}
+MODEL_SPEC: TypeAdapter = TypeAdapter(AnyModelSpec)
+
+
 def looks_local(path: str) -> bool:
     """A path, not a Hub id ('org/name'): starts with . / ~, has more than one '/', or exists."""
     return (path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path
             or Path(path).expanduser().exists())
 
 
-def path_problems(spec: ModelSpec) -> list[str]:
+def path_problems(spec: ModelSpec | APIModelSpec) -> list[str]:
     """What is wrong with a model's local paths, each with the resolved path; [] when fine."""
     problems = []
+    if isinstance(spec, APIModelSpec):
+        tok = spec.tokenizer
+        if tok and looks_local(tok) and not Path(tok).expanduser().is_dir():
+            problems.append(f"tokenizer: local folder '{tok}' does not exist "
+                            f"(resolved: {Path(tok).expanduser().resolve()})")
+        return problems
     for key, value in (("path", spec.path), ("adapter", spec.adapter)):
         if value and looks_local(value) and not Path(value).expanduser().is_dir():
             resolved = Path(value).expanduser().resolve()
@@ -80,7 +152,7 @@ def path_problems(spec: ModelSpec) -> list[str]:
 
 
 class ModelsFile(Strict):
-    models: list[ModelSpec] = Field(min_length=1)
+    models: list[AnyModelSpec] = Field(min_length=1)
     _source: Source | None = PrivateAttr(None)
 
     def where(self, index: int) -> str:
@@ -251,8 +323,16 @@ def _entry_label(data, loc: tuple) -> str:
     return ""
 
 
+def _untagged(loc: tuple) -> tuple:
+    """An error location without the union tag pydantic puts after a models.yaml entry index."""
+    if len(loc) > 2 and loc[0] == "models" and isinstance(loc[1], int) and loc[2] in BACKEND_SPECS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
 def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -> list[str]:
-    errors = exc.errors()
+    errors = [{**e, "loc": _untagged(tuple(e["loc"])), "tag": tuple(e["loc"])[2:3]}
+              for e in exc.errors()]
     # an unknown key beside a missing required one is most likely that key misspelt: say it once
     missing = [tuple(e["loc"]) for e in errors if e["type"] == "missing"]
     guesses: dict[tuple, str] = {}
@@ -274,7 +354,13 @@ def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -
         if loc in guesses:
             msg = f"unknown key '{loc[-1]}' (did you mean '{guesses[loc]}'? it is required and missing)"
         elif err["type"] == "extra_forbidden":
-            msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), _fields_at(model, loc[:-1]))}"
+            fields = (list(BACKEND_SPECS[err["tag"][0]].model_fields) if loc[0] == "models"
+                      and len(loc) == 3 else _fields_at(model, loc[:-1]))
+            msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), fields)}"
+        elif err["type"] == "union_tag_invalid":
+            tag = err["ctx"]["tag"]
+            loc, key = (*loc, "backend"), f"{key}.backend"
+            msg = f"unknown backend '{tag}'{suggest(tag, BACKEND_SPECS)}"
         else:
             msg = err["msg"]
         messages.append(f"{source.where(*loc)}: {_entry_label(data, loc)}{key}: {msg}")

@@ -1,4 +1,5 @@
-"""User-facing errors. The CLI prints them as one message and exits 2; anything else exits 1."""
+"""User-facing errors. The CLI prints them as one message and exits 2 (a failed server: 1);
+anything else exits 1."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import difflib
 
 
 class BenchError(Exception):
-    """A mistake in the user's input (file, key, name, sample): say where and what to do."""
+    """A mistake in the user's input (file, key, name, sample): say where and what to do.
+    Subclasses for failures that are not the input's fault exit 1 instead of 2."""
+
+    exit_code = 2
 
 
 def suggest(name: str, available) -> str:

@@ -52,3 +52,10 @@ def _hf(spec: ModelSpec) -> Backend:
     from bench.backends.hf import HFBackend
 
     return HFBackend(spec)
+
+
+@register("openai", extra="api")
+def _openai(spec) -> Backend:
+    from bench.backends.openai_api import OpenAIBackend
+
+    return OpenAIBackend(spec)

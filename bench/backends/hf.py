@@ -21,19 +21,13 @@ import torch
 import transformers
 
 from bench import threads
-from bench.backends.base import (
-    dir_fingerprint,
-    new_stats,
-    oc_base_text,
-    oc_chat_messages,
-)
+from bench.backends.base import dir_fingerprint, new_stats
+from bench.backends.encoding import OCEncoding, max_seq_len_of
 from bench.backends.greedy import GreedyDecoding
 from bench.backends.scoring import TrieScoring
-from bench.chat import render, with_system
 from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.files import read_text
-from bench.tasks.base import Prompt
 
 BACKEND_VERSION = "hf/2"  # 2: inputs cut to max_seq_len from the left, as OpenCompass
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -83,7 +77,7 @@ def _hub_commit(repo: str, revision: str | None) -> str | None:
     return Path(path).parent.name if isinstance(path, str) else None
 
 
-class HFBackend(GreedyDecoding, TrieScoring):
+class HFBackend(OCEncoding, GreedyDecoding, TrieScoring):
     """A local dir or Hub id loaded with transformers (optionally a LoRA adapter, unmerged)."""
 
     name = "hf"
@@ -138,8 +132,7 @@ class HFBackend(GreedyDecoding, TrieScoring):
         self.stop_words = sorted(w for w in words if w) if self.mode == "chat" else []
         # OpenCompass's max_seq_len (_get_possible_max_seq_len): inputs longer than this are cut
         # from the left (its tokenizers load with truncation_side='left', called truncation=True)
-        self.max_seq_len = next((v for v in (getattr(config, k, None) for k in (
-            "max_position_embeddings", "seq_length", "model_max_length")) if isinstance(v, int)), None)
+        self.max_seq_len = max_seq_len_of(config)
         self.share_prefix = self._can_share_prefix(config)
         # greedy HF generate (what OpenCompass calls) still applies the model's repetition penalty
         penalty = getattr(self.gen_config, "repetition_penalty", None)
@@ -253,43 +246,6 @@ class HFBackend(GreedyDecoding, TrieScoring):
             "repetition_penalty": self.repetition_penalty,
             "threads": self.threads,
         }
-
-    # ---- text -> tokens -------------------------------------------------------------------------
-    def _encode(self, prompts: list[Prompt | str], mode: str) -> list[list[int]]:
-        """Token ids as OpenCompass builds them (BOS as the tokenizer adds it for base, none
-        added for chat: the template carries its own)."""
-        if self.mode == "base":
-            return self._tokenize([oc_base_text(p) for p in prompts], special=True)
-        texts = [self.tokenizer.apply_chat_template(oc_chat_messages(p, mode), tokenize=False,
-                                                    add_generation_prompt=mode == "gen")
-                 for p in prompts]
-        return self._tokenize(texts, special=False)
-
-    def _tokenize(self, texts: list[str], special: bool) -> list[list[int]]:
-        """As OpenCompass: truncation=True, max_length=max_seq_len, from the left (the special
-        tokens the tokenizer adds are kept)."""
-        if not self.max_seq_len:
-            return self.tokenizer(texts, add_special_tokens=special)["input_ids"]
-        side = self.tokenizer.truncation_side
-        self.tokenizer.truncation_side = "left"
-        try:
-            return self.tokenizer(texts, add_special_tokens=special, truncation=True,
-                                  max_length=self.max_seq_len)["input_ids"]
-        finally:
-            self.tokenizer.truncation_side = side
-
-    def render(self, prompt: Prompt | str, mode: str) -> str:
-        """The exact text fed to the model for a prompt (for records and debugging)."""
-        if self.mode == "base":
-            return oc_base_text(prompt)
-        return self.tokenizer.apply_chat_template(oc_chat_messages(prompt, mode), tokenize=False,
-                                                  add_generation_prompt=mode == "gen")
-
-    def render_chat(self, messages: list[dict]) -> str:
-        """A conversation ({"role": system|user|assistant, "content"}, ending with a user turn)
-        as the text the model answers it from: the chat template with its generation prompt, or
-        for a base model the contents one per line."""
-        return render(self.tokenizer, with_system(messages, self.spec.system), self.mode)
 
     def _can_share_prefix(self, config) -> bool:
         """Prefix sharing needs plain full-attention KV layers (no sliding window, recurrence)."""

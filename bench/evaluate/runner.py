@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from bench.backends.base import Backend, oc_batched_ce
 from bench.config import ModelSpec, SuiteSpec
@@ -54,6 +57,7 @@ class ModelRun:
     average: dict | None = None
     model_calls: int = 0
     scorer_calls: int = 0  # scores computed (not read from the store)
+    api: dict | None = None  # an API model's throughput this run (api_figures)
 
 
 def _add_cost(records: list[dict], wall: float, tokens: int) -> None:
@@ -130,6 +134,53 @@ def score_outputs(scorers: list, items: list[tuple[str, object, str, dict]], sto
     return values, computed
 
 
+def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], commit,
+              store: Store) -> None:
+    """An API model: one sample per request, `backend.parallel` in flight, each output committed
+    as it arrives (with what its requests cost). A sample that fails for good stops new requests;
+    those in flight finish and are kept. Ctrl-C cuts the requests in flight and keeps the rest."""
+    def one(sample) -> dict:
+        with backend.meter() as meter:
+            record = kind.ask(backend, spec, task, [sample])[0]
+        record["api"] = meter.summary()
+        record["cost"] = {"wall_s": meter.latency_s,
+                          "tokens_pushed": meter.prompt_tokens + meter.completion_tokens}
+        return record
+
+    pool = ThreadPoolExecutor(backend.parallel, thread_name_prefix="bench-api")
+    futures = {pool.submit(one, s): (s, k) for s, k in todo}
+    failed: tuple[object, BaseException] | None = None
+    try:
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - the first failure stops new requests
+                if failed is None:
+                    failed = (futures[future][0], exc)
+                    for f in futures:
+                        f.cancel()
+                continue
+            commit([(futures[future], record)])
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        backend.abort()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if failed is not None:
+        sample, exc = failed
+        if not isinstance(exc, BenchError):
+            raise exc
+        done = len(store.get_records(k for _, k in todo))
+        raise type(exc)(f"{exc}\n  (sample '{sample.id}' of task {task.key}) {done} of {len(todo)} "
+                        f"samples asked in this run are stored, {len(todo) - done} are missing; "
+                        "rerun the same command to resume: nothing already answered is sent again"
+                        ) from None
+
+
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
     reporter: Reporter, seed: int, ppl_batch: int | None = None,
@@ -145,17 +196,24 @@ def evaluate_task(
 
     reporter.start(f"{spec.name} · {task.key} ({task.mode})", len(task.samples), len(task.samples) - len(todo))
     before = dict(backend.stats) if todo else {}
-    t0 = time.perf_counter()
-    for i in range(0, len(todo), CHUNK):
-        chunk = todo[i : i + CHUNK]
-        c0, pushed0 = time.perf_counter(), backend.stats.get("tokens_pushed", 0)
-        outputs = kind.ask(backend, spec, task, [s for s, _ in chunk])
-        _add_cost(outputs, time.perf_counter() - c0, backend.stats.get("tokens_pushed", 0) - pushed0)
+
+    def commit(pairs: list[tuple[tuple, dict]]) -> None:
         store.put_records(run_id, task.key, [
-            (s.id, k, model_fp, task.fingerprint, s.hash, r)
-            for (s, k), r in zip(chunk, outputs, strict=True)])
-        known.update((k, r) for (_, k), r in zip(chunk, outputs))
-        reporter.advance(len(chunk))
+            (s.id, k, model_fp, task.fingerprint, s.hash, r) for (s, k), r in pairs])
+        known.update((k, r) for (_, k), r in pairs)
+        reporter.advance(len(pairs))
+
+    t0 = time.perf_counter()
+    if getattr(backend, "parallel", None):
+        _ask_each(kind, backend, spec, task, todo, commit, store)
+    else:
+        for i in range(0, len(todo), CHUNK):
+            chunk = todo[i : i + CHUNK]
+            c0, pushed0 = time.perf_counter(), backend.stats.get("tokens_pushed", 0)
+            outputs = kind.ask(backend, spec, task, [s for s, _ in chunk])
+            _add_cost(outputs, time.perf_counter() - c0,
+                      backend.stats.get("tokens_pushed", 0) - pushed0)
+            commit(list(zip(chunk, outputs, strict=True)))
     wall = time.perf_counter() - t0
     reporter.finish()
 
@@ -250,6 +308,7 @@ def run_model(
     run_id = store.start_run(suite.name, spec.name, manifest)
     result = ModelRun(spec.name, run_id)
     calls_before = backend.stats.get("forward_calls", 0)
+    api_before = (dict(backend.stats), len(backend.latencies)) if hasattr(backend, "latencies") else None
     try:
         for task in tasks:
             if isinstance(task, Task):
@@ -277,8 +336,23 @@ def run_model(
         k: sum(t.timings[k] for t in result.tasks)
         for k in ("wall_s", "tokens_pushed", "tokens_naive", "forward_calls", "computed", "cached")
     }
+    if api_before is not None:
+        result.api = api_figures(backend.stats, api_before[0], backend.latencies[api_before[1]:],
+                                 totals["wall_s"])
     store.finish_run(run_id, manifest_update={
         "ended_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "average": result.average,
-        "totals": totals, "backend": backend.info,
+        "totals": totals, "backend": backend.info, **({"api": result.api} if result.api else {}),
     })
     return result
+
+
+def api_figures(after: dict, before: dict, latencies: list[float], wall: float) -> dict | None:
+    """An API model's throughput over this run's requests (None when it sent none)."""
+    n = {k: after[k] - before[k] for k in ("requests", "retries", "errors", "prompt_tokens",
+                                           "completion_tokens")}
+    if not n["requests"] and not n["errors"]:
+        return None
+    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if latencies else (None, None)
+    return n | {"wall_s": wall, "requests_per_s": n["requests"] / wall if wall else None,
+                "output_tokens_per_s": n["completion_tokens"] / wall if wall else None,
+                "latency_p50_s": p50, "latency_p95_s": p95}

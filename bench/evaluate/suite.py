@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.config import ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
+from bench.config import APIModelSpec, ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
@@ -114,6 +114,8 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
     before anything loads, so a mistake costs seconds and leaves nothing behind."""
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
     specs = load_models(models_path).select(names, trust_remote_code, trained)
+    for spec in specs:
+        _check_api_model(spec, tasks)
     if console:
         for task in tasks:
             for line in task.rows.lines() if getattr(task, "rows", None) else []:
@@ -123,6 +125,19 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
                 console.print(f"[yellow]warning:[/] model '{escape(spec.name)}' runs the Python code "
                               f"in {escape(spec.path)} (trust_remote_code, opted in)", soft_wrap=True)
     return Plan(suite, root, tasks, specs)
+
+
+def _check_api_model(spec, tasks: list[Task | EngineTask]) -> None:
+    """What an API model cannot run is refused before anything starts, naming what to do."""
+    if not isinstance(spec, APIModelSpec):
+        return
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise BenchError(f"model '{spec.name}' (backend: openai): task {task.key} runs in "
+                             f"{task.engine_version.split('/')[0]}, which loads weights itself; "
+                             "run it with a backend: hf entry, or use engine: bench")
+        if (task.mode == "ppl" or task.kind == "preference") and (p := spec.logprob_problem()):
+            raise BenchError(f"task {task.key} ({task.kind}, {task.mode}): {p}")
 
 
 def execute(plan: Plan, store: Store, console: Console | None = None,

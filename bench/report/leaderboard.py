@@ -99,6 +99,8 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "cached_share": cached / answered if answered else None,
             "run_id": run["run_id"], "scores": scores, "metrics": metrics,
             "trust_remote_code": bool(manifest.get("trust_remote_code")),
+            "api": run.get("api"), "base_url": backend.get("base_url"),
+            "content_addressed": backend.get("content_addressed", True),
             "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
         })
     models.sort(key=lambda m: -(m["average"]["value"] or 0))
@@ -116,5 +118,9 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "(n≈160): differences inside the CIs are noise.",
             "Wall time, tokens pushed and tokens/s are what computing these results took, also "
             "where this run read them from the cache (its share is shown under the wall time).",
+            *(["A model marked API is scored over an OpenAI-compatible API; one marked "
+               "'not content-addressed' is known by its URL and model id only, and the weights "
+               "behind them can change under the same name."] if any(
+                  m["base_url"] for m in models) else []),
         ],
     }

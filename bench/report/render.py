@@ -194,6 +194,20 @@ def _rows_view(rows) -> dict | None:
     }
 
 
+def _api_view(api) -> dict:
+    """An API model's throughput figures, formatted ('—' where unmeasured)."""
+    api = api if isinstance(api, dict) else {}
+
+    def num(key, digits):
+        v = api.get(key)
+        return f"{v:.{digits}f}" if _finite(v) else "—"
+
+    return {"requests": fmt_thousands(api.get("requests")), "rps": num("requests_per_s", 2),
+            "out_tps": num("output_tokens_per_s", 1), "p50": num("latency_p50_s", 3),
+            "p95": num("latency_p95_s", 3), "retries": fmt_thousands(api.get("retries")),
+            "errors": fmt_thousands(api.get("errors")), "run_id": _text(api.get("run_id"))}
+
+
 def _view(data: dict) -> dict:
     tasks = list(data.get("tasks") or [])
     models = list(data.get("models") or [])
@@ -216,6 +230,9 @@ def _view(data: dict) -> dict:
             "device": _text(m.get("device")), "run_id": _text(m.get("run_id")),
             "params": m.get("params"), "tokens_pushed": m.get("tokens_pushed"),
             "trust_remote_code": bool(m.get("trust_remote_code")),
+            "base_url": _text(m.get("base_url")) if m.get("base_url") else "",
+            "content_addressed": m.get("content_addressed", True) is not False,
+            "api": _api_view(m.get("api")) if m.get("base_url") else None,
             "average": averages[i], "scores": [per_task[k][i] for k in keys],
             "speed": speed[i], "wall": wall[i],
             "cached_share": m.get("cached_share") if _finite(m.get("cached_share")) else None,
@@ -246,6 +263,7 @@ def _view(data: dict) -> dict:
         "bench_version": _text(data.get("bench_version")),
         "notes": [_text(n) for n in data.get("notes") or []],
         "tasks": sections, "rows": rows,
+        "api_rows": [r for r in rows if r["api"] is not None],
     }
 
 

@@ -64,6 +64,21 @@ def print_runs(console: Console, runs) -> None:
     console.print(table)
     console.print(f"model calls this run: {sum(r.model_calls for r in runs)} · scores computed: "
                   f"{sum(r.scorer_calls for r in runs)}")
+    for r in runs:
+        if r.api:
+            console.print(f"{escape(r.model)} (API): {api_line(r.api)}", soft_wrap=True)
+
+
+def api_line(api: dict) -> str:
+    """'40 requests · 12.3 requests/s · 45 output tokens/s · latency p50 0.081 s, p95 0.200 s ·
+    retries 0 · errors 0'."""
+    def sec(v):
+        return f"{v:.3f} s" if v is not None else "—"
+
+    return (f"{api['requests']} requests · {api['requests_per_s'] or 0:.2f} requests/s · "
+            f"{api['output_tokens_per_s'] or 0:.1f} output tokens/s · latency p50 "
+            f"{sec(api['latency_p50_s'])}, p95 {sec(api['latency_p95_s'])} · retries "
+            f"{api['retries']} · errors {api['errors']}")
 
 
 def _remote_code(spec) -> str:
@@ -91,11 +106,15 @@ def print_models(console: Console, models: ModelsFile) -> bool:
         failures += [f"{models.where_name(m.name)}: model '{m.name}': {p}" for p in problems]
         code = _remote_code(m) if not problems else ""
         notes += [f"{models.where_name(m.name)}: model '{m.name}': {code}"] if code else []
-        status = "not found" if problems else ("local" if looks_local(m.path) else "Hub id")
+        if m.backend == "openai":
+            status = "not found" if problems else "API" + (
+                " · serves known weights" if m.weights_fingerprint else " · not content-addressed")
+        else:
+            status = "not found" if problems else ("local" if looks_local(m.path) else "Hub id")
         status += " · remote code" if code else ""
         color = "red" if problems else "yellow" if code else "green"
-        table.add_row(m.name, m.backend, m.path, m.revision or "", m.template, m.adapter or "",
-                      f"[{color}]{escape(status)}[/]")
+        table.add_row(m.name, m.backend, m.path, getattr(m, "revision", None) or "", m.template,
+                      m.adapter or "", f"[{color}]{escape(status)}[/]")
     console.print(table)
     for line in failures + notes:
         console.print(line, soft_wrap=True, markup=False)
