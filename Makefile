@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.bench-installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install browser clean oc-venv
+.PHONY: demo test install browser clean oc-venv vllm-venv lmdeploy-venv
 
 install: $(STAMP)
 
@@ -48,6 +48,24 @@ $(OC_STAMP): requirements-opencompass.txt constraints.txt
 	$(BENCH_OC_VENV)/bin/pip install -q -c constraints.txt -r requirements-opencompass.txt; \
 	touch $@; \
 	echo "oc-venv: $(BENCH_OC_VENV) ready in $$(( $$(date +%s) - start ))s"
+
+# Serving engines for `bench serve --engine vllm|lmdeploy`, each in its own venv (they pin their own
+# torch; lmdeploy needs torch<=2.12.1) and each needing a CUDA GPU. bench finds them here, or via
+# BENCH_VLLM_VENV / BENCH_LMDEPLOY_VENV, or on PATH.
+BENCH_VLLM_VENV     ?= .venv-vllm
+BENCH_LMDEPLOY_VENV ?= .venv-lmdeploy
+
+vllm-venv:
+	$(PYTHON) -m venv $(BENCH_VLLM_VENV)
+	$(BENCH_VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VLLM_VENV)/bin/pip install -q vllm
+	@echo "vllm-venv: $(BENCH_VLLM_VENV) ready; bench serve MODEL --engine vllm"
+
+lmdeploy-venv:
+	$(PYTHON) -m venv $(BENCH_LMDEPLOY_VENV)
+	$(BENCH_LMDEPLOY_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_LMDEPLOY_VENV)/bin/pip install -q lmdeploy
+	@echo "lmdeploy-venv: $(BENCH_LMDEPLOY_VENV) ready; bench serve MODEL --engine lmdeploy"
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

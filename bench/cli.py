@@ -204,6 +204,27 @@ def demo(
     run_demo(data_dir, _store(results), out_path, console, out, verbose)
 
 
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="a models.yaml entry or a trained model, by name")],
+    engine: Annotated[str, typer.Option(help="transformers | vllm | lmdeploy")] = "transformers",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8000,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    models: ModelsOpt = Path("models.yaml"),
+    results: ResultsOpt = None,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds to wait until it is ready")] = 600,
+    trust_remote_code: Annotated[bool, typer.Option(
+        "--trust-remote-code", envvar=TRUST_ENV,
+        help=f"allow an entry with trust_remote_code: true (env {TRUST_ENV}=1)")] = False,
+) -> None:
+    """Serve a model over an OpenAI-compatible API until Ctrl-C or SIGTERM; print the
+    models.yaml entry (backend: openai) that points at it."""
+    from bench.serve.run import serve as run_server
+
+    run_server(model, engine, host, port, models, _store_path(results).parent, timeout,
+               trust_remote_code, out, console)
+
+
 def _on_signal(signum, _frame) -> None:
     """SIGINT/SIGTERM become Interrupted (whatever runs cleans up and says what it kept); a
     second signal gets the default behaviour."""
@@ -224,7 +245,7 @@ def main() -> None:
             sys.exit(code)
     except BenchError as exc:
         console.print(Text.assemble(("error: ", "bold red"), str(exc)))
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         console.print(Text.assemble(("interrupted ", "bold red"), f"by {name}: ",

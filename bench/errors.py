@@ -13,6 +13,13 @@ class BenchError(Exception):
     exit_code = 2
 
 
+class ServerFailed(BenchError):
+    """A server failed (a request after its retries, or the process bench started): not the
+    input's fault."""
+
+    exit_code = 1
+
+
 def suggest(name: str, available) -> str:
     """' (did you mean 'x'?) available: a, b, c' for an unknown name."""
     available = sorted(available)

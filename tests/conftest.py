@@ -24,3 +24,40 @@ def tiny_model_dir_b(tmp_path_factory):
     from bench.backends.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_b"), seed=2, hidden_size=96)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory):
+    """A tiny random Llama chat model for serving tests. Servers return text decoded without
+    special tokens, the local backend keeps them (as OpenCompass does), so this model never
+    emits one before its EOS: their output rows are zero, and a zero logit is never the
+    argmax of 2000 random ones. (And Llama: for Qwen-family models `transformers serve`'s chat
+    endpoint parses the answer, dropping reasoning blocks and whitespace.)"""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bench.backends.tiny import build_tiny_model
+
+    out = build_tiny_model(tmp_path_factory.mktemp("tiny_llama"), seed=3, arch="llama")
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    model.config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
+    with torch.no_grad():
+        for token in tok.all_special_ids:
+            if token != tok.eos_token_id:
+                model.lm_head.weight[token] = 0.0
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_llama_dir, tmp_path_factory):
+    """The tiny Llama model behind `transformers serve` (started once per session, ~11 s)."""
+    from bench.config import ModelSpec
+    from bench.serve.server import serving
+
+    spec = ModelSpec(name="tiny", path=str(tiny_llama_dir), dtype="float32", device="cpu")
+    with serving(spec, "transformers", log_dir=tmp_path_factory.mktemp("serve-logs"),
+                 timeout=300) as server:
+        yield server

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from bench.config import APIModelSpec
-from bench.errors import BenchError, Interrupted
+from bench.errors import BenchError, Interrupted, ServerFailed
 
 T = TypeVar("T")
 BACKOFF_S = float(os.environ.get("BENCH_API_BACKOFF_S", "1.0"))  # first retry waits up to this
@@ -24,12 +24,6 @@ MAX_BACKOFF_S = 60.0
 
 class BadResponse(Exception):
     """A 200 whose body bench cannot use (not JSON, no choices); retried like a 5xx."""
-
-
-class ServerFailed(BenchError):
-    """A request failed for good (after its retries, or at once for a 4xx)."""
-
-    exit_code = 1
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -39,8 +39,9 @@ def _corpus(extra: list[str] | None) -> list[str]:
 
 def build_tiny_model(out_dir: str | Path, *, seed: int, hidden_size: int = 64, num_layers: int = 2,
                      corpus: list[str] | None = None, chat: bool = True,
-                     vocab_size: int = 2000) -> Path:
-    """Train the tokenizer, build a random Qwen3ForCausalLM, save both into out_dir."""
+                     vocab_size: int = 2000, arch: str = "qwen3") -> Path:
+    """Train the tokenizer, build a random Qwen3ForCausalLM (or LlamaForCausalLM: arch='llama',
+    which `transformers serve` passes through unparsed), save both into out_dir."""
     import torch
     from tokenizers import (
         Tokenizer,
@@ -52,6 +53,8 @@ def build_tiny_model(out_dir: str | Path, *, seed: int, hidden_size: int = 64, n
     )
     from transformers import (
         GenerationConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
         PreTrainedTokenizerFast,
         Qwen3Config,
         Qwen3ForCausalLM,
@@ -79,13 +82,15 @@ def build_tiny_model(out_dir: str | Path, *, seed: int, hidden_size: int = 64, n
 
     torch.manual_seed(seed)
     heads = 4
-    config = Qwen3Config(
+    config_class, model_class = ((LlamaConfig, LlamaForCausalLM) if arch == "llama"
+                                 else (Qwen3Config, Qwen3ForCausalLM))
+    config = config_class(
         vocab_size=len(fast), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=heads, num_key_value_heads=2,
         head_dim=hidden_size // heads, max_position_embeddings=1024, initializer_range=0.2,
         tie_word_embeddings=True, bos_token_id=bos_id, eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id)
-    model = Qwen3ForCausalLM(config).eval()
+    model = model_class(config).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=bos_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         do_sample=False)
