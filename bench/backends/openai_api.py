@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from bench.backends.api_client import BadResponse, Requester
 from bench.backends.base import dir_fingerprint, new_stats, oc_chat_messages
@@ -185,16 +186,17 @@ class OpenAIBackend(OCEncoding, TrieScoring):
         def send():
             if stop is None:
                 return create(**kw)
-            text, usage = "", None
+            text, usage, pieces = "", None, 0
             stream = create(**kw, stream=True, stream_options={"include_usage": True})
             for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
-                if chunk.choices:
-                    text += delta_of(chunk.choices[0]) or ""
+                if chunk.choices and (piece := delta_of(chunk.choices[0])):
+                    text, pieces = text + piece, pieces + 1
                     if stop(text):  # the answer is decided: stop paying for tokens
                         stream.close()
                         break
-            return _Streamed(text, usage)
+            # closed early, the server sent no usage: a streamed piece is about one token
+            return _Streamed(text, usage or SimpleNamespace(prompt_tokens=0, completion_tokens=pieces))
 
         def check(response) -> None:
             if isinstance(response, _Streamed):
