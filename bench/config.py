@@ -25,6 +25,7 @@ from pydantic import (
 
 from bench.errors import BenchError, suggest
 from bench.files import MAX_ROW_BYTES, load_yaml
+from bench.scorers.configs import SCORER_CONFIGS
 from bench.rows import MAX_BAD_FRACTION
 
 
@@ -204,17 +205,28 @@ class PreferenceScorer(Strict):
     name: Literal["preference"]
 
 
-ScorerConfig = Annotated[Union[AccuracyScorer, PreferenceScorer], Field(discriminator="name")]
+ScorerConfig = Annotated[Union[AccuracyScorer, PreferenceScorer, *SCORER_CONFIGS],
+                         Field(discriminator="name")]
 SCORER_CONFIG: TypeAdapter = TypeAdapter(ScorerConfig)
+
+
+class TaskGeneration(Strict):
+    max_new_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0, description="0: greedy")
+    stop: list[str] = Field(default_factory=list, description="the answer ends before any of these")
 
 
 class TaskEntry(Strict):
     name: str = Field(description="bench task, lm-eval task name, or OpenCompass dataset config")
     engine: Literal["bench", "lm-eval", "opencompass"] = "bench"
-    kind: Literal["choice", "preference"] = Field("choice", description=(
-        "choice: a FewCLUE/CLUE task by name; preference: held-out pairs from `data`"))
+    kind: Literal["choice", "preference", "open"] = Field("choice", description=(
+        "choice: a FewCLUE/CLUE task by name; preference: held-out pairs from `data`; open: "
+        "questions from `data` answered freely, scored against their references"))
     data: str | None = Field(None, description="preference: a data file in any preference "
-                             "format (or a dataset_info.json), relative to the suite file")
+                             "format (or a dataset_info.json); open: questions with references; "
+                             "relative to the suite file")
+    generation: TaskGeneration | None = Field(None, description="open: overrides the model's "
+                                              "generation settings for this task")
     dataset: str | None = Field(None, description="preference: the entry of the LLaMA-Factory "
                                 "dataset_info.json that `data` names")
     scorers: list[ScorerConfig] | None = Field(None, description="default: the kind's own")

@@ -6,6 +6,7 @@ API key never leaves this module: every message is scrubbed of it."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -65,7 +66,8 @@ class Requester:
                                     timeout=spec.timeout)
         self._openai = openai
         self.retryable = (openai.RateLimitError, openai.InternalServerError,
-                          openai.APITimeoutError, openai.APIConnectionError, BadResponse, ValueError)
+                          openai.APITimeoutError, openai.APIConnectionError, BadResponse,
+                          json.JSONDecodeError)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.stats = {"requests": 0, "retries": 0, "errors": 0, "prompt_tokens": 0,
@@ -154,7 +156,7 @@ class Requester:
     def _describe(self, exc: Exception) -> str:
         status = getattr(exc, "status_code", None)
         text = str(exc) or type(exc).__name__
-        if isinstance(exc, ValueError) and not isinstance(exc, BadResponse):
+        if isinstance(exc, json.JSONDecodeError):
             text = f"the response body is not JSON ({exc})"
         return self.scrub(f"HTTP {status}: {text}" if status else text)[:500]
 

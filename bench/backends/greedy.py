@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.errors import BenchError
 from bench.tasks.base import Prompt
 
 
@@ -15,11 +16,27 @@ class GreedyDecoding:
     """Mixed into HFBackend; uses its tokenizer, eos_ids, stop_words, pad_id, device, stats,
     repetition_penalty, gen_batch_tokens, _encode and _forward."""
 
-    @torch.inference_mode()
     def generate(self, prompts: list[Prompt], max_new_tokens: int,
                  stop: Callable[[str], bool] | None = None) -> list[str]:
         """Batched greedy decoding with KV cache; a row leaves the batch once it is finished."""
-        ids = self._encode(prompts, "gen") if prompts else []
+        return self._generate_ids(self._encode(prompts, "gen") if prompts else [], max_new_tokens,
+                                  stop)
+
+    def generate_chat(self, conversations: list[list[dict]], max_new_tokens: int,
+                      stop: Callable[[str], bool] | None = None,
+                      temperature: float = 0.0) -> list[str]:
+        """Greedy answers to conversations (role/content messages ending with the user), each
+        rendered by render_chat: the chat template, the model's system prompt."""
+        if temperature:
+            raise BenchError(f"model '{self.spec.name}': the local backend decodes greedily "
+                             "(temperature 0)")
+        texts = [self.render_chat(c) for c in conversations]
+        ids = self._tokenize(texts, special=self.mode == "base") if texts else []
+        return self._generate_ids(ids, max_new_tokens, stop)
+
+    @torch.inference_mode()
+    def _generate_ids(self, ids: list[list[int]], max_new_tokens: int,
+                      stop: Callable[[str], bool] | None) -> list[str]:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         outputs: list[str] = [""] * len(ids)
         budget = self.gen_batch_tokens

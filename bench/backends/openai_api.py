@@ -23,6 +23,7 @@ from bench.backends.api_client import BadResponse, Requester
 from bench.backends.base import dir_fingerprint, new_stats, oc_chat_messages
 from bench.backends.encoding import OCEncoding, max_seq_len_of
 from bench.backends.scoring import TrieScoring
+from bench.chat import render, with_system
 from bench.config import APIModelSpec, looks_local
 from bench.errors import BenchError
 from bench.tasks.base import Prompt
@@ -142,15 +143,17 @@ class OpenAIBackend(OCEncoding, TrieScoring):
     def render(self, prompt: Prompt | str, mode: str) -> str:
         """What the server is fed: the rendered prompt, or for /v1/chat/completions without a
         tokenizer the messages themselves (the server applies its own template)."""
-        if self.spec.endpoint == "chat" and self.tokenizer is None:
-            return json.dumps(oc_chat_messages(prompt, mode), ensure_ascii=False)
         if self.spec.endpoint == "chat" and not getattr(self.tokenizer, "chat_template", None):
             return json.dumps(oc_chat_messages(prompt, mode), ensure_ascii=False)
         return super().render(prompt, mode)
 
     def render_chat(self, messages: list[dict]) -> str:
+        """As the local backend renders it; on /v1/chat/completions without a tokenizer with a
+        chat template, the messages sent."""
+        if self.spec.endpoint == "chat" and not getattr(self.tokenizer, "chat_template", None):
+            return json.dumps(list(with_system(messages, self.spec.system)), ensure_ascii=False)
         if self.tokenizer is None:
-            raise BenchError(self.spec.logprob_problem() or f"{self.where}: needs `tokenizer`")
+            return render(None, with_system(messages, self.spec.system), "base")
         return super().render_chat(messages)
 
     # ---- generation -----------------------------------------------------------------------------
@@ -168,18 +171,38 @@ class OpenAIBackend(OCEncoding, TrieScoring):
     def generate(self, prompts: list[Prompt], max_new_tokens: int,
                  stop: Callable[[str], bool] | None = None) -> list[str]:
         """Greedy answers, one request each (the runner sends `parallel` at once)."""
-        return [self._generate_one(p, max_new_tokens, stop) for p in prompts]
+        chat = self.spec.endpoint == "chat"
+        return [self._complete(
+            {"messages": oc_chat_messages(p, "gen")} if chat else
+            {"prompt": (self._encode([p], "gen")[0] if self.tokenizer is not None
+                        else self.render(p, "gen"))}, max_new_tokens, stop) for p in prompts]
 
-    def _generate_one(self, prompt: Prompt, max_new_tokens: int,
-                      stop: Callable[[str], bool] | None) -> str:
-        client, kw = self.requester.client, self._request(max_new_tokens)
-        if self.spec.endpoint == "chat":
-            kw["messages"] = oc_chat_messages(prompt, "gen")
+    def generate_chat(self, conversations: list[list[dict]], max_new_tokens: int,
+                      stop: Callable[[str], bool] | None = None,
+                      temperature: float = 0.0) -> list[str]:
+        """Answers to conversations (the model's system prompt added where they have none):
+        the messages themselves, or on /v1/completions their rendering."""
+        out = []
+        for conversation in conversations:
+            if self.spec.endpoint == "chat":
+                body = {"messages": list(with_system(conversation, self.spec.system))}
+            elif self.tokenizer is not None:
+                text = self.render_chat(conversation)
+                body = {"prompt": self._tokenize([text], special=self.mode == "base")[0]}
+            else:
+                body = {"prompt": render(None, with_system(conversation, self.spec.system), "base")}
+            out.append(self._complete(body, max_new_tokens, stop, temperature))
+        return out
+
+    def _complete(self, body: dict, max_new_tokens: int, stop: Callable[[str], bool] | None,
+                  temperature: float = 0.0) -> str:
+        """One generation request; with `stop`, streamed and closed once stop(text) holds."""
+        client, kw = self.requester.client, self._request(max_new_tokens) | body
+        kw["temperature"] = temperature
+        if "messages" in body:
             create, text_of = client.chat.completions.create, lambda c: c.message.content
             delta_of = lambda c: c.delta.content  # noqa: E731
         else:
-            kw["prompt"] = (self._encode([prompt], "gen")[0] if self.tokenizer is not None
-                            else self.render(prompt, "gen"))
             create, text_of = client.completions.create, lambda c: c.text
             delta_of = text_of
 

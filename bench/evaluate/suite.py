@@ -23,7 +23,7 @@ from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.logs import log_path, third_party_output
 from bench.store import Store
-from bench.tasks import download, get_spec, load_task, preference
+from bench.tasks import download, get_spec, load_task, open_ended, preference
 from bench.tasks.base import Task
 from bench.tasks.kinds import bind_scorers
 from bench.tasks.loaders import resolve_data_dir
@@ -71,12 +71,17 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
                              "engine; drop `kind` and `scorers` from it")
         if entry.engine != "bench":
             return build_engine_task(entry, root)
-        if (entry.kind == "preference") != bool(entry.data):
-            raise BenchError(f"task '{entry.name}': a preference task needs `data:` (a file of "
-                             "preference rows), and only a preference task takes it")
+        if (entry.kind != "choice") != bool(entry.data):
+            raise BenchError(f"task '{entry.name}': a {entry.kind} task needs `data:` (a file of "
+                             "rows), and only preference and open tasks take it"
+                             if entry.kind != "choice" else f"task '{entry.name}': `data` is for "
+                             "preference and open tasks; set `kind:` or drop `data`")
         if entry.dataset and entry.kind != "preference":
             raise BenchError(f"task '{entry.name}': `dataset` names a dataset_info.json entry "
                              "of a preference task's `data`")
+        if entry.generation and entry.kind != "open":
+            raise BenchError(f"task '{entry.name}': `generation` is for open tasks; a "
+                             f"{entry.kind} task takes the model's (models.yaml `generation`)")
         if entry.kind == "choice":
             get_spec(entry.name)
     except BenchError as exc:
@@ -84,9 +89,12 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
     if entry.kind == "choice":
         task = load_task(entry.name, entry.split, entry.mode, root, entry.limit,
                          suite.max_bad_fraction, suite.max_row_bytes)
+    elif entry.kind == "open":
+        task = open_ended.load(entry.name, _data_path(suite, entry), entry.split,
+                               entry.generation.model_dump() if entry.generation else None,
+                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes)
     else:
-        base = suite._source.path.parent if suite._source else Path.cwd()
-        task = preference.load(entry.name, base / Path(entry.data).expanduser(), entry.split,
+        task = preference.load(entry.name, _data_path(suite, entry), entry.split,
                                entry.limit, suite.max_bad_fraction, suite.max_row_bytes,
                                entry.dataset)
     if entry.scorers:
@@ -95,6 +103,12 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
         except BenchError as exc:
             raise BenchError(f"{suite.where_task(i)}: {exc}") from None
     return task
+
+
+def _data_path(suite: SuiteSpec, entry: TaskEntry) -> Path:
+    """A task's `data`, relative to the suite file."""
+    base = suite._source.path.parent if suite._source else Path.cwd()
+    return base / Path(entry.data).expanduser()
 
 
 @dataclass
@@ -115,7 +129,7 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
     specs = load_models(models_path).select(names, trust_remote_code, trained)
     for spec in specs:
-        _check_api_model(spec, tasks)
+        _check_model(spec, tasks)
     if console:
         for task in tasks:
             for line in task.rows.lines() if getattr(task, "rows", None) else []:
@@ -127,9 +141,14 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
     return Plan(suite, root, tasks, specs)
 
 
-def _check_api_model(spec, tasks: list[Task | EngineTask]) -> None:
-    """What an API model cannot run is refused before anything starts, naming what to do."""
+def _check_model(spec, tasks: list[Task | EngineTask]) -> None:
+    """What a model cannot run is refused before anything starts, naming what to do."""
     if not isinstance(spec, APIModelSpec):
+        for task in tasks:
+            if task.kind == "open" and task.meta["generation"]["temperature"] > 0:
+                raise BenchError(f"task {task.key}: temperature > 0, but model '{spec.name}' "
+                                 "(backend: hf) decodes greedily; use temperature: 0, or serve "
+                                 "it (bench serve) and score it through backend: openai")
         return
     for task in tasks:
         if not isinstance(task, Task):

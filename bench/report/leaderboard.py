@@ -6,7 +6,7 @@ import time
 
 import bench
 from bench.errors import BenchError
-from bench.metrics.stats import headline, suite_average
+from bench.metrics.stats import headline, mean_ci, suite_average
 from bench.store import Store
 
 EXAMPLES_PER_TASK = 6
@@ -39,6 +39,7 @@ def _pick_examples(per_model: dict[str, list[dict]]) -> list[dict]:
             for field in EXAMPLE_TEXTS:
                 row[field], row[f"{field}_chars"] = _clip(r.get(field))
             row["correct"] = r["score"] == 1.0
+            row["score"] = r["score"]
             row["prediction_cut"] = r.get("prediction_cut", "")
             rows.append(row)
     return rows
@@ -75,6 +76,8 @@ def leaderboard_data(store: Store, suite: str) -> dict:
                 "key": key, "name": name, "split": split, "kind": info.get("kind", "choice"),
                 "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
                 "rows": None, "metric": metric, "metric_names": [],
+                "signatures": {m: sc["signature"] for sc in info.get("scorers", {}).values()
+                               for m in sc.get("metrics", [])},
             })
             for other in row["metrics"]:  # every metric any model has, first model's order
                 if other != "engine" and other not in task["metric_names"]:
@@ -84,6 +87,12 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             scores[key] = value
             metrics[key] = {k: v for k, v in row["metrics"].items() if k != "engine"}
             recs = store.run_records(run["run_id"], key)
+            if task["kind"] == "open":  # how long the answers are, beside how good
+                metrics[key]["answer_chars"] = mean_ci(
+                    [len((r.get("prediction") or "").strip()) for r in recs],
+                    seed=manifest.get("seed", 1234))
+                if "answer_chars" not in task["metric_names"]:
+                    task["metric_names"].append("answer_chars")
             cost = compute_cost(recs, row["timings"])
             wall, pushed = wall + cost["wall_s"], pushed + cost["tokens_pushed"]
             cached += row["timings"].get("cached", 0)

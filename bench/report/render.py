@@ -245,16 +245,19 @@ def _view(data: dict) -> dict:
                **{f: _text(e.get(f)) for f in EXAMPLE_TEXTS},
                **{f"{f}_chars": _full_length(e, f) for f in EXAMPLE_TEXTS},
                "prediction_cut": _text(e.get("prediction_cut")),
+               "score": e.get("score") if _finite(e.get("score")) else None,
                "correct": e.get("correct")} for e in examples.get(t["key"]) or []]
         names = [_text(n) for n in t.get("metric_names") or []]
         metric_rows = [{"model": _text(m.get("name")), "cells": [
             _metric_cell(((m.get("metrics") or {}).get(t["key"]) or {}).get(n)) for n in names]}
             for m in models] if len(names) > 1 else []
+        signatures = {name: _text(sig) for name, sig in (t.get("signatures") or {}).items()}
         sections.append({"key": _text(t["key"]), "name": _text(t.get("name", t["key"])),
                          "split": _text(t.get("split")), "mode": _text(t.get("mode")),
                          "metric": _text(t.get("metric") or "accuracy"),
                          "signature": _text(t.get("signature")), "n": t.get("n"), "examples": ex,
                          "rows": _rows_view(t.get("rows")), "metric_names": names,
+                         "kind": _text(t.get("kind") or "choice"), "signatures": signatures,
                          "metric_rows": metric_rows})
 
     return {

@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.errors import BenchError, suggest
 from bench.files import MAX_ROW_BYTES
 from bench.rows import MAX_BAD_FRACTION, check
-from bench.tasks import choice, preference  # noqa: F401 - registers the kinds
+from bench.tasks import choice, open_ended, preference  # noqa: F401 - registers the kinds
 from bench.tasks.base import Mode, Task
 from bench.tasks.clue import SPECS as CLUE_SPECS
 from bench.tasks.fewclue import SPECS as FEWCLUE_SPECS

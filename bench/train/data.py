@@ -372,6 +372,14 @@ def _reason(exc: ValueError, row: _Row, fmt: str, kind: str, columns: dict | Non
             f"{', '.join(map(repr, row.data)) or 'no key'}{looks}")
 
 
+def sft_row(record: dict, sid: str) -> SFTRow:
+    """One record in any SFT format, told by its keys; a ValueError says what is wrong."""
+    name = _detect(record, "sft", {})
+    if name is None:
+        raise ValueError(f"cannot tell the format: got {', '.join(map(repr, record)) or 'no key'}")
+    return _build("sft", name, sid, _Row(record, _keys(name, None)), None)
+
+
 def read_sft(path: str | Path, fmt: str = "auto", rows: RowLog | None = None,
              columns: dict | None = None, tags: dict | None = None,
              max_row_bytes: int = MAX_ROW_BYTES, limit: int | None = None) -> tuple[list[SFTRow], RowLog]:
