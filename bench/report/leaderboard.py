@@ -76,8 +76,8 @@ def leaderboard_data(store: Store, suite: str) -> dict:
                 "key": key, "name": name, "split": split, "kind": info.get("kind", "choice"),
                 "mode": info.get("mode", ""), "signature": row["signature"], "n": info.get("n", 0),
                 "rows": None, "metric": metric, "metric_names": [],
-                "signatures": {m: sc["signature"] for sc in info.get("scorers", {}).values()
-                               for m in sc.get("metrics", [])},
+                "signatures": {sc["metrics"][0]: sc["signature"]  # under each scorer's first
+                               for sc in info.get("scorers", {}).values() if sc.get("metrics")},
             })
             for other in row["metrics"]:  # every metric any model has, first model's order
                 if other != "engine" and other not in task["metric_names"]:
