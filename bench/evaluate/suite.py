@@ -145,7 +145,8 @@ def _check_model(spec, tasks: list[Task | EngineTask]) -> None:
     """What a model cannot run is refused before anything starts, naming what to do."""
     if not isinstance(spec, APIModelSpec):
         for task in tasks:
-            if task.kind == "open" and task.meta["generation"]["temperature"] > 0:
+            if isinstance(task, Task) and task.kind == "open" and \
+                    task.meta["generation"]["temperature"] > 0:
                 raise BenchError(f"task {task.key}: temperature > 0, but model '{spec.name}' "
                                  "(backend: hf) decodes greedily; use temperature: 0, or serve "
                                  "it (bench serve) and score it through backend: openai")
