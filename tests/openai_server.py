@@ -32,6 +32,7 @@ class ScriptedServer:
         self.logprobs, self.delay_s, self.slow_s = logprobs, delay_s, slow_s
         self.requests: Counter = Counter()  # key -> requests received
         self.auth: set[str] = set()  # Authorization headers seen
+        self.bodies: list[dict] = []  # every POST body, in arrival order
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
         server = self
@@ -52,6 +53,7 @@ class ScriptedServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 server.auth.add(self.headers.get("authorization", ""))
+                server.bodies.append(body)
                 with server.lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)

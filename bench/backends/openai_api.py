@@ -194,6 +194,11 @@ class OpenAIBackend(OCEncoding, TrieScoring):
             out.append(self._complete(body, max_new_tokens, stop, temperature))
         return out
 
+    def chat(self, messages: list[dict], max_tokens: int) -> str:
+        """One greedy /v1/chat/completions request (a judge's), whatever the entry's endpoint;
+        reasoning a server returns in its own field is not part of the text."""
+        return self._complete({"messages": messages}, max_tokens, None)
+
     def _complete(self, body: dict, max_new_tokens: int, stop: Callable[[str], bool] | None,
                   temperature: float = 0.0) -> str:
         """One generation request; with `stop`, streamed and closed once stop(text) holds."""

@@ -19,7 +19,7 @@ from rich.progress import (
 
 from bench.config import APIModelSpec, ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
-from bench.errors import BenchError, Interrupted
+from bench.errors import BenchError, Interrupted, suggest
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.logs import log_path, third_party_output
 from bench.store import Store
@@ -127,7 +127,9 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
     """Check all input (configs, data dir, every task file, model paths, the remote-code opt-in)
     before anything loads, so a mistake costs seconds and leaves nothing behind."""
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
-    specs = load_models(models_path).select(names, trust_remote_code, trained)
+    models_file = load_models(models_path)
+    specs = models_file.select(names, trust_remote_code, trained)
+    _bind_judges(tasks, models_file)
     for spec in specs:
         _check_model(spec, tasks)
     if console:
@@ -139,6 +141,24 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
                 console.print(f"[yellow]warning:[/] model '{escape(spec.name)}' runs the Python code "
                               f"in {escape(spec.path)} (trust_remote_code, opted in)", soft_wrap=True)
     return Plan(suite, root, tasks, specs)
+
+
+def _bind_judges(tasks: list[Task | EngineTask], models_file) -> None:
+    """Judge scorers get their judges' models.yaml entries (API models only)."""
+    listed = {m.name: m for m in models_file.models}
+    for task in tasks:
+        for i, scorer in enumerate(getattr(task, "scorers", [])):
+            if not hasattr(scorer, "bind"):
+                continue
+            for name in scorer.config.judges:
+                if name not in listed:
+                    raise BenchError(f"task {task.key}: judge '{name}' is not in the models "
+                                     f"file{suggest(name, listed)}")
+                if not isinstance(listed[name], APIModelSpec):
+                    raise BenchError(f"task {task.key}: judge '{name}' ({models_file.where_name(name)}) "
+                                     "must be an API model (backend: openai); serve a local "
+                                     "model with `bench serve` and list the entry it prints")
+            task.scorers[i] = scorer.bind([listed[n] for n in scorer.config.judges])
 
 
 def _check_model(spec, tasks: list[Task | EngineTask]) -> None:

@@ -22,7 +22,8 @@ def _ci(boot: np.ndarray, level: float) -> tuple[float, float]:
 
 def mean_ci(scores: list[float], *, seed: int = 1234, level: float = 0.95) -> dict:
     """{'value', 'n', 'ci_low', 'ci_high'}: the mean of per-sample values (0/1 for accuracy)."""
-    x = np.sort(np.asarray(scores, dtype=float))
+    x = np.asarray(scores, dtype=float)
+    x = np.sort(x[~np.isnan(x)])  # None/NaN: no value (e.g. a judge reply that did not parse)
     n = len(x)
     if n == 0:
         return {"value": None, "n": 0, "ci_low": None, "ci_high": None}
@@ -36,8 +37,9 @@ def suite_average(per_task: Mapping[str, Sequence[float]], *, seed: int = 1234,
                   level: float = 0.95) -> dict:
     """Macro average over tasks (task key -> scores); n is the number of tasks, n_samples the
     samples behind them."""
-    per_task = [np.sort(np.asarray(per_task[k], dtype=float)) for k in sorted(per_task)
-                if len(per_task[k])]
+    per_task = [np.sort(x[~np.isnan(x)]) for x in (np.asarray(per_task[k], dtype=float)
+                                                   for k in sorted(per_task))]
+    per_task = [x for x in per_task if len(x)]  # None/NaN (no value) dropped, as in mean_ci
     if not per_task:
         return {"value": None, "n": 0, "ci_low": None, "ci_high": None, "n_samples": 0}
     rng = np.random.default_rng(seed)

@@ -10,6 +10,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bench.judge.config import JudgeConfig
+
 
 Phrase = Annotated[str, Field(min_length=1)]
 
@@ -117,4 +119,4 @@ class RulesConfig(_Strict):
         "check scores reaches it"))
 
 
-SCORER_CONFIGS = (RougeConfig, BleuConfig, RulesConfig)
+SCORER_CONFIGS = (RougeConfig, BleuConfig, RulesConfig, JudgeConfig)

@@ -103,10 +103,16 @@ def _scorer(config, task: Task):
     return build(config)
 
 
+def _judge(config, task: Task):
+    from bench.judge.scorer import JudgeScorer
+
+    return JudgeScorer(config)  # its judges are bound when the run is planned (models.yaml)
+
+
 @register
 class OpenKind:
     name = "open"
-    scorers = {"rouge": _scorer, "bleu": _scorer, "rules": _scorer}
+    scorers = {"rouge": _scorer, "bleu": _scorer, "rules": _scorer, "judge": _judge}
     default_scorers = ("rouge",)
 
     def decoding(self, spec, task: Task) -> dict:
