@@ -67,6 +67,28 @@ def run(
                               console, trust_remote_code, verbose, _trained(results, model)))
 
 
+@app.command()
+def judge(
+    suite: SuiteOpt,
+    models: ModelsOpt = Path("models.yaml"),
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="only these models (repeatable)")] = None,
+    judge_names: Annotated[Optional[list[str]], typer.Option(
+        "--judge", help="judge with these models.yaml entries instead of the suite's (repeatable)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="data root (env BENCH_DATA_DIR)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
+    results: ResultsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Judge the stored answers of a suite's judged tasks again (another judge or rubric); never
+    generates: answers must come from an earlier `bench run`."""
+    from bench.evaluate.suite import run_suite
+    from bench.report.terminal import print_runs
+
+    print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
+                              console, False, verbose, _trained(results, model), judge_names,
+                              generate=False))
+
+
 def _trained(results: Path | None, names: list[str] | None) -> dict:
     """Trained models (bench train outputs in the results store) among `names`."""
     from bench.train.registry import find

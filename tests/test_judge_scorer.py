@@ -141,3 +141,28 @@ def test_judge_must_be_an_api_model_in_the_models_file(tmp_path, tiny_model_dir)
         {"name": "judge", "judges": ["local"], "rubric": "kids"}]}]}))
     with pytest.raises(BenchError, match="unknown rubric 'kids'; built-in: kids-service"):
         run_suite(suite, models, None, None, None, Store(tmp_path / "b.sqlite"))
+
+
+def test_bench_judge_rejudges_stored_answers_without_generating(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY_FOR_TESTS", SECRET)
+    store = Store(tmp_path / "b.sqlite")
+    with ScriptedServer(answer=lambda key: ANSWERS[key]) as candidate, \
+            ScriptedServer(answer=judge_reply) as judge, \
+            ScriptedServer(answer=lambda key: scores(3)) as second:
+        models, suite = write_files(tmp_path, candidate, judge)
+        entries = json.loads(models.read_text())["models"]
+        entries.append({"name": "judge2", "backend": "openai", "base_url": second.base_url,
+                        "model": "scripted"})
+        models.write_text(json.dumps({"models": entries}))
+        with pytest.raises(BenchError, match="8 of 8 samples of task answers-test have no stored "
+                                             "answer, and `bench judge` never generates"):
+            run_suite(suite, models, ["cand"], None, None, store, judges=["judge2"],
+                      generate=False)
+        run_suite(suite, models, ["cand"], None, None, store)
+        generated = sum(candidate.requests.values())
+        rejudged = run_suite(suite, models, ["cand"], None, None, store, judges=["judge2"],
+                             generate=False)[0]
+        assert sum(candidate.requests.values()) == generated == 8  # nothing generated again
+        assert sum(second.requests.values()) == 8
+    assert rejudged.model_calls == 0 and rejudged.scorer_calls == 8
+    assert rejudged.tasks[0].metrics["judge_overall"]["value"] == pytest.approx(0.3)

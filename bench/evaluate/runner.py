@@ -183,7 +183,7 @@ def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], com
 
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
-    reporter: Reporter, seed: int, ppl_batch: int | None = None,
+    reporter: Reporter, seed: int, ppl_batch: int | None = None, generate: bool = True,
 ) -> TaskResult:
     kind = get_kind(task.kind)
     model_fp = backend.fingerprint
@@ -193,6 +193,10 @@ def evaluate_task(
     known = store.get_records(keys)
     store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys) if k in known])
     todo = [(s, k) for s, k in zip(task.samples, keys) if k not in known]
+    if todo and not generate:
+        raise BenchError(f"model '{spec.name}': {len(todo)} of {len(task.samples)} samples of "
+                         f"task {task.key} have no stored answer, and `bench judge` never "
+                         "generates; run `bench run` with this suite first")
 
     reporter.start(f"{spec.name} · {task.key} ({task.mode})", len(task.samples), len(task.samples) - len(todo))
     before = dict(backend.stats) if todo else {}
@@ -289,6 +293,7 @@ def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | Non
 def run_model(
     spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "", log_file: Path | None = None,
+    generate: bool = True,
 ) -> ModelRun:
     reporter = reporter or Reporter()
     batch = suite.ppl_compat.opencompass_batch_size if suite.ppl_compat else None
@@ -313,7 +318,7 @@ def run_model(
         for task in tasks:
             if isinstance(task, Task):
                 result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter,
-                                                  suite.seed, batch))
+                                                  suite.seed, batch, generate))
             else:
                 result.tasks.append(evaluate_engine_task(backend, spec, task, store, run_id,
                                                          reporter, suite.seed))

@@ -4,7 +4,7 @@ data dir, every task file) before any model is loaded, so a typo costs seconds, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -119,17 +119,25 @@ class Plan:
     data_dir: Path
     tasks: list[Task | EngineTask]
     models: list[ModelSpec]
+    generate: bool = True  # False (bench judge): score stored answers, never ask the model
 
 
 def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
              limit: int | None, trust_remote_code: bool = False, console: Console | None = None,
-             trained: dict[str, ModelSpec] | None = None) -> Plan:
+             trained: dict[str, ModelSpec] | None = None, judges: list[str] | None = None,
+             generate: bool = True) -> Plan:
     """Check all input (configs, data dir, every task file, model paths, the remote-code opt-in)
-    before anything loads, so a mistake costs seconds and leaves nothing behind."""
+    before anything loads, so a mistake costs seconds and leaves nothing behind. `judges`
+    replaces the judges of every judge scorer; without `generate` only judged tasks are kept."""
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
     models_file = load_models(models_path)
     specs = models_file.select(names, trust_remote_code, trained)
-    _bind_judges(tasks, models_file)
+    if not generate:
+        tasks = [t for t in tasks if any(hasattr(s, "bind") for s in getattr(t, "scorers", []))]
+        if not tasks:
+            raise BenchError(f"{suite_path}: no task has a judge scorer; add one (README, "
+                             "The LLM judge) or use `bench run`")
+    _bind_judges(tasks, models_file, judges)
     for spec in specs:
         _check_model(spec, tasks)
     if console:
@@ -140,16 +148,19 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
             if spec.trust_remote_code:
                 console.print(f"[yellow]warning:[/] model '{escape(spec.name)}' runs the Python code "
                               f"in {escape(spec.path)} (trust_remote_code, opted in)", soft_wrap=True)
-    return Plan(suite, root, tasks, specs)
+    return Plan(suite, root, tasks, specs, generate)
 
 
-def _bind_judges(tasks: list[Task | EngineTask], models_file) -> None:
-    """Judge scorers get their judges' models.yaml entries (API models only)."""
+def _bind_judges(tasks: list[Task | EngineTask], models_file, judges: list[str] | None) -> None:
+    """Judge scorers get their judges' models.yaml entries (API models only); `judges` replaces
+    the suite's."""
     listed = {m.name: m for m in models_file.models}
     for task in tasks:
         for i, scorer in enumerate(getattr(task, "scorers", [])):
             if not hasattr(scorer, "bind"):
                 continue
+            if judges:
+                scorer = replace(scorer, config=scorer.config.model_copy(update={"judges": judges}))
             for name in scorer.config.judges:
                 if name not in listed:
                     raise BenchError(f"task {task.key}: judge '{name}' is not in the models "
@@ -195,7 +206,7 @@ def execute(plan: Plan, store: Store, console: Console | None = None,
         reporter = RichReporter(console) if console else Reporter()
         try:
             runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
-                                  str(plan.data_dir), log_file))
+                                  str(plan.data_dir), log_file, plan.generate))
         finally:
             if console:
                 reporter.close()
@@ -206,12 +217,13 @@ def run_suite(
     suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
     limit: int | None, store: Store | Callable[[], Store], console: Console | None = None,
     trust_remote_code: bool = False, verbose: bool = True,
-    trained: dict[str, ModelSpec] | None = None,
+    trained: dict[str, ModelSpec] | None = None, judges: list[str] | None = None,
+    generate: bool = True,
 ) -> list[ModelRun]:
     """Plan, then execute. `store` may be a function that opens it, called only once the input
     has passed every check. Without `verbose`, library output goes to results/logs/."""
     plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console,
-                    trained)
+                    trained, judges, generate)
     store = store if isinstance(store, Store) else store()
     with third_party_output(log_path(store.path.parent), verbose, console) as log:
         runs = execute(plan, store, console, log)
