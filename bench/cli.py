@@ -74,19 +74,31 @@ def judge(
     model: Annotated[Optional[list[str]], typer.Option("--model", help="only these models (repeatable)")] = None,
     judge_names: Annotated[Optional[list[str]], typer.Option(
         "--judge", help="judge with these models.yaml entries instead of the suite's (repeatable)")] = None,
+    pairwise: Annotated[bool, typer.Option(
+        "--pairwise", help="compare --candidate with --baseline, each item in both orders")] = False,
+    baseline: Annotated[Optional[str], typer.Option(help="pairwise: the model compared against")] = None,
+    candidate: Annotated[Optional[str], typer.Option(help="pairwise: the model judged")] = None,
+    human: Annotated[Optional[Path], typer.Option(
+        help="JSONL of human labels: agreement (κ pairwise, ρ per dimension) beside the judge's")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="data root (env BENCH_DATA_DIR)")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
     results: ResultsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Judge the stored answers of a suite's judged tasks again (another judge or rubric); never
-    generates: answers must come from an earlier `bench run`."""
-    from bench.evaluate.suite import run_suite
-    from bench.report.terminal import print_runs
+    """Judge a suite's stored answers again (another judge or rubric), or compare two models
+    pairwise; never generates: answers come from an earlier `bench run`."""
+    from bench.judge.command import judge_pairwise, judge_scores
 
-    print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
-                              console, False, verbose, _trained(results, model), judge_names,
-                              generate=False))
+    if pairwise:
+        if not (baseline and candidate):
+            raise BenchError("--pairwise needs --baseline and --candidate (models that `bench "
+                             "run` answered the suite with)")
+        judge_pairwise(suite, models, baseline, candidate, judge_names, human, data_dir, limit,
+                       lambda: _store(results), _trained(results, [baseline, candidate]),
+                       console, out, verbose)
+    else:
+        judge_scores(suite, models, model, judge_names, human, data_dir, limit,
+                     lambda: _store(results), _trained(results, model), console, out, verbose)
 
 
 def _trained(results: Path | None, names: list[str] | None) -> dict:
