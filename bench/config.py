@@ -66,6 +66,15 @@ class ModelSpec(Strict):
     trust_remote_code: bool = False
 
 
+class Prices(Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    currency: str = "USD"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
+
 class APIModelSpec(Strict):
     """A model behind an OpenAI-compatible API (DeepSeek, vLLM, lmdeploy, `transformers serve`)."""
 
@@ -99,6 +108,7 @@ class APIModelSpec(Strict):
                                "none (preference and open-ended tasks)")
     generation: Generation = Generation()
     trust_remote_code: bool = Field(False, description="for loading `tokenizer` only")
+    prices: Prices | None = Field(None, description="per million tokens: runs then report cost")
 
     @property
     def path(self) -> str:

@@ -61,7 +61,8 @@ def write_files(tmp: Path, candidate: ScriptedServer, judge: ScriptedServer) -> 
     models.write_text(json.dumps({"models": [
         {"name": "cand", "backend": "openai", "base_url": candidate.base_url, "model": "scripted"},
         {"name": "judge", "backend": "openai", "base_url": judge.base_url, "model": "scripted",
-         "api_key_env": "JUDGE_KEY_FOR_TESTS", "concurrency": 4},
+         "api_key_env": "JUDGE_KEY_FOR_TESTS", "concurrency": 4,
+         "prices": {"input_per_mtok": 1.0, "output_per_mtok": 2.0, "currency": "CNY"}},
     ]}), encoding="utf-8")
     suite = tmp / "suite.yaml"
     suite.write_text(json.dumps({"name": "judged", "split": "test", "tasks": [{
@@ -95,6 +96,9 @@ def test_judge_verdicts_are_parsed_repaired_or_counted_and_cached(tmp_path):
         assert again.returncode == 0, again.stderr
         assert sum(judge.requests.values()) == asked  # a second run asks the judge nothing
     assert "model calls this run: 0 · scores computed: 0" in again.stdout
+    assert "judge judge on cand's answers: 11 requests · 110 prompt + " in first.stdout
+    assert re.search(r"completion tokens · retries 1 · errors 1 · cost 0\.\d{4} CNY", first.stdout)
+    assert "judge judge" not in again.stdout  # nothing asked, nothing spent
     # 8 first replies, repairs for 4 (11), 5 (empty), 6 ([[8]]), and the 429 retried once
     assert asked == 8 + 3 + 1
     con = sqlite3.connect(results / "bench.sqlite")

@@ -154,7 +154,7 @@ def test_bad_preference_rows_are_named_and_counted(tmp_path, models):
 
 @pytest.mark.parametrize("entry,message", [
     ("{name: p, kind: preference}", "strict.yaml:3: task 'p': a preference task needs `data:`"),
-    ("{name: bustm, data: x.jsonl}", "only a preference task takes it"),
+    ("{name: bustm, data: x.jsonl}", "`data` is for preference and open tasks"),
     ("{name: bustm, scorers: [preference]}", "task 'bustm' (choice) has no scorer 'preference'; "
                                              "choice tasks take: accuracy"),
     ("{name: bustm, scorers: [accuracy, accuracy]}", "scorer 'accuracy' is listed twice"),

@@ -4,7 +4,8 @@
 
 Files (LLaMA-Factory formats, registered in dataset_info.json): sft_train.jsonl (alpaca),
 pref_train.jsonl (ranking), judge_train.jsonl (alpaca: judging prompt → JSON verdict),
-heldout_open.jsonl (question + reference), heldout_pairs.jsonl (TRL prompt/chosen/rejected), and
+judge_chat_train.jsonl (OpenAI messages: the judge scorer's own request → its verdict format, for
+the demo judge; bench/domain/judge_rows.py), heldout_open.jsonl (question + reference), heldout_pairs.jsonl (TRL prompt/chosen/rejected), and
 facts.json: the checks of bench/domain/check.py, computed from the written files. The files are
 written to a temporary folder, checked, and only then moved into --out; a failed check exits 1.
 """
@@ -26,12 +27,14 @@ from bench.domain import answers as A
 from bench.domain import templates as T
 from bench.domain.check import DomainCheckError, check_facts, facts_table
 from bench.domain.compose import Answer, Question, draw_question, good_answer, poor_answer, verdict_text
+from bench.domain.judge_rows import chat_row
 
 # file → (template half, rows per category, row kind)
 PLAN = {
     "sft_train.jsonl": ("train", 60, "sft"),
     "pref_train.jsonl": ("train", 60, "pref"),
     "judge_train.jsonl": ("train", 60, "judge"),
+    "judge_chat_train.jsonl": ("train", 60, "judge_chat"),
     "heldout_open.jsonl": ("heldout", 30, "open"),
     "heldout_pairs.jsonl": ("heldout", 30, "pairs"),
 }
@@ -44,6 +47,10 @@ DATASET_INFO = {
                               "rejected": "rejected"}},
     "kids_judge": {"file_name": "judge_train.jsonl",
                    "columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+    "kids_judge_chat": {"file_name": "judge_chat_train.jsonl", "formatting": "sharegpt",
+                        "columns": {"messages": "messages"},
+                        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                                 "assistant_tag": "assistant", "system_tag": "system"}},
 }
 FORMS = ("short", "long")
 
@@ -94,6 +101,9 @@ def make_row(rng: random.Random, kind: str, q: Question, k: int) -> tuple[dict, 
         a = good_answer(rng, q, form) if k % 2 == 0 else poor_answer(rng, q, form)
         prompt = A.JUDGE_PROMPT.format(question=q.text, answer=a.text)
         return {"instruction": prompt, "input": "", "output": verdict_text(a.flags)}, [a]
+    if kind == "judge_chat":
+        a = good_answer(rng, q, rng.choice(FORMS)) if k % 2 == 0 else poor_answer(rng, q, rng.choice(FORMS))
+        return chat_row(q.text, a), [a]
     good, poor = _pair(rng, q, rejected_longer=k % 2 == 0)
     if kind == "pref":
         return {"instruction": q.text, "input": "", "chosen": good.text, "rejected": poor.text}, [good, poor]

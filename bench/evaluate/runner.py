@@ -58,6 +58,7 @@ class ModelRun:
     model_calls: int = 0
     scorer_calls: int = 0  # scores computed (not read from the store)
     api: dict | None = None  # an API model's throughput this run (api_figures)
+    judges: dict = field(default_factory=dict)  # judge name -> requests and tokens this run
 
 
 def _add_cost(records: list[dict], wall: float, tokens: int) -> None:
@@ -314,6 +315,7 @@ def run_model(
     result = ModelRun(spec.name, run_id)
     calls_before = backend.stats.get("forward_calls", 0)
     api_before = (dict(backend.stats), len(backend.latencies)) if hasattr(backend, "latencies") else None
+    judges_before = _judge_usage(tasks)
     try:
         for task in tasks:
             if isinstance(task, Task):
@@ -344,11 +346,41 @@ def run_model(
     if api_before is not None:
         result.api = api_figures(backend.stats, api_before[0], backend.latencies[api_before[1]:],
                                  totals["wall_s"])
+        if result.api and getattr(spec, "prices", None):
+            result.api["cost"] = spec.prices.cost(result.api["prompt_tokens"],
+                                                  result.api["completion_tokens"])
+            result.api["currency"] = spec.prices.currency
+    result.judges = _judge_usage(tasks, judges_before)
     store.finish_run(run_id, manifest_update={
         "ended_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "average": result.average,
         "totals": totals, "backend": backend.info, **({"api": result.api} if result.api else {}),
+        **({"judge_usage": result.judges} if result.judges else {}),
     })
     return result
+
+
+def _judge_usage(tasks: list, before: dict | None = None) -> dict:
+    """Requests and tokens the tasks' judges used since `before` (cost where the judge's
+    models.yaml entry has prices)."""
+    now: dict[str, dict] = {}
+    specs = {}
+    for task in tasks:
+        for scorer in getattr(task, "scorers", []):
+            for name, used in (scorer.usage() if hasattr(scorer, "usage") else {}).items():
+                now[name] = used
+                specs[name] = next(s for s in scorer.specs if s.name == name)
+    if before is None:
+        return now
+    out = {}
+    for name, used in now.items():
+        delta = {k: v - before.get(name, {}).get(k, 0) for k, v in used.items()}
+        if delta["requests"] or delta["errors"]:
+            if specs[name].prices:
+                delta |= {"cost": specs[name].prices.cost(delta["prompt_tokens"],
+                                                          delta["completion_tokens"]),
+                          "currency": specs[name].prices.currency}
+            out[name] = delta
+    return out
 
 
 def api_figures(after: dict, before: dict, latencies: list[float], wall: float) -> dict | None:

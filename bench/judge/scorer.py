@@ -106,6 +106,16 @@ class JudgeScorer:
                 "scores": parsed.scores, "reasons": parsed.reasons, "problems": parsed.problems,
                 "raw": parsed.raw, "repaired": repaired, "usage": meter.summary()}
 
+    def usage(self) -> dict[str, dict]:
+        """Each judge's requests and tokens so far (this process), with cost where priced."""
+        out = {}
+        for spec in self.specs:
+            if spec.name in self._backends:
+                s = self._backends[spec.name].requester.stats
+                out[spec.name] = {k: s[k] for k in ("requests", "retries", "errors",
+                                                    "prompt_tokens", "completion_tokens")}
+        return out
+
     def _reduce(self, values: list[float]) -> float | None:
         if not values:
             return None

@@ -67,6 +67,12 @@ def print_runs(console: Console, runs) -> None:
     for r in runs:
         if r.api:
             console.print(f"{escape(r.model)} (API): {api_line(r.api)}", soft_wrap=True)
+        for name, used in r.judges.items():
+            cost = f" · cost {used['cost']:.4f} {used['currency']}" if "cost" in used else ""
+            console.print(f"judge {escape(name)} on {escape(r.model)}'s answers: {used['requests']} "
+                          f"requests · {used['prompt_tokens']} prompt + {used['completion_tokens']} "
+                          f"completion tokens · retries {used['retries']} · errors "
+                          f"{used['errors']}{cost}", soft_wrap=True)
 
 
 def api_line(api: dict) -> str:
@@ -75,10 +81,11 @@ def api_line(api: dict) -> str:
     def sec(v):
         return f"{v:.3f} s" if v is not None else "—"
 
+    cost = f" · cost {api['cost']:.4f} {api['currency']}" if "cost" in api else ""
     return (f"{api['requests']} requests · {api['requests_per_s'] or 0:.2f} requests/s · "
             f"{api['output_tokens_per_s'] or 0:.1f} output tokens/s · latency p50 "
             f"{sec(api['latency_p50_s'])}, p95 {sec(api['latency_p95_s'])} · retries "
-            f"{api['retries']} · errors {api['errors']}")
+            f"{api['retries']} · errors {api['errors']}{cost}")
 
 
 def _remote_code(spec) -> str:
