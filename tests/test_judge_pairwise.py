@@ -84,3 +84,10 @@ def test_pairwise_both_orders_flips_exclusions_cache_and_kappa(tmp_path):
     assert cells[7].startswith("28.6")  # 2 of 7 flipped
     assert cells[9].startswith("1.00")  # κ: the labels agree on every judged item
     assert "│ 0 " in next(line for line in second.stdout.splitlines() if line.startswith("│ answers-test"))
+    board = cli("leaderboard", "--suite", str(suite), "--results", str(results),
+                "--out", str(tmp_path / "board.html"))
+    assert board.returncode == 0, board.stderr
+    html = (tmp_path / "board.html").read_text(encoding="utf-8")
+    assert "Pairwise comparisons" in html and "cand vs base" in html
+    assert "4/3/0" in html and "78.6 [" in html and "28.6 [" in html  # W/T/L, win and flip rates
+    assert "judge_parsed" in html  # the rubric judge's parse rate beside its dimensions

@@ -113,6 +113,10 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
         })
     models.sort(key=lambda m: -(m["average"]["value"] or 0))
+    pairwise = [{"pair": run["model"], "judge": run["manifest"].get("judge", ""),
+                 "run_id": run["run_id"], "task": row["task"], **row["metrics"]}
+                for run in store.latest_runs(f"{suite}#pairwise")
+                for row in store.run_tasks(run["run_id"])]
     return {
         "title": f"bench leaderboard — suite {suite}",
         "suite": suite,
@@ -121,6 +125,7 @@ def leaderboard_data(store: Store, suite: str) -> dict:
         "tasks": list(tasks.values()),
         "models": models,
         "examples": {k: _pick_examples(v) for k, v in records.items()},
+        "pairwise": pairwise,
         "notes": [
             "Accuracy (or a task's first metric) in %, with a 95% seeded bootstrap CI and n; a "
             "task with more metrics lists them all in its section. FewCLUE dev sets are small "

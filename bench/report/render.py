@@ -267,7 +267,23 @@ def _view(data: dict) -> dict:
         "notes": [_text(n) for n in data.get("notes") or []],
         "tasks": sections, "rows": rows,
         "api_rows": [r for r in rows if r["api"] is not None],
+        "pairwise": [_pair_view(p) for p in data.get("pairwise") or []],
     }
+
+
+def _pair_view(p: dict) -> dict:
+    """A pairwise comparison's row: W/T/L, win rates and flip rate as text."""
+    def pct(m, key="value"):
+        m = m if isinstance(m, dict) else {}
+        if not _finite(m.get(key)):
+            return "—"
+        return f"{fmt_pct(m[key])} [{fmt_pct(m.get('ci_low'))}, {fmt_pct(m.get('ci_high'))}]"
+
+    w = p.get("win_rate") if isinstance(p.get("win_rate"), dict) else {}
+    return {"pair": _text(p.get("pair")), "task": _text(p.get("task")), "judge": _text(p.get("judge")),
+            "judged": _text(p.get("judged")), "excluded": _text(p.get("excluded")),
+            "wtl": f"{w.get('wins', '?')}/{w.get('ties', '?')}/{w.get('losses', '?')}",
+            "win": pct(w), "lc": pct(p.get("lc_win_rate")), "flip": pct(p.get("flip_rate"), "rate")}
 
 
 # ------------------------------------------------------------------------------ public --
