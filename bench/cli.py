@@ -101,6 +101,32 @@ def judge(
                      lambda: _store(results), _trained(results, model), console, out, verbose)
 
 
+@app.command()
+def prefdata(
+    data: Annotated[Path, typer.Argument(help="SFT rows (any SFT format): questions and answers")],
+    judge_name: Annotated[str, typer.Option("--judge", help="models.yaml entry (backend: openai)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the pairs and dataset_info.json")],
+    models: ModelsOpt = Path("models.yaml"),
+    poor_model: Annotated[Optional[str], typer.Option(
+        help="the rejected side of good answers: this model's own answer")] = None,
+    poor_file: Annotated[Optional[Path], typer.Option(
+        help="...or one of these poor answers (JSON list or JSONL of strings; default: the "
+             "demo domain's)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="lf (LLaMA-Factory ranking) | trl")] = "lf",
+    name: Annotated[str, typer.Option(help="dataset name (file and dataset_info entry)")] = "prefdata",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N rows")] = None,
+    results: ResultsOpt = None,
+    trust_remote_code: Annotated[bool, typer.Option(
+        "--trust-remote-code", envvar=TRUST_ENV, help=f"(env {TRUST_ENV}=1)")] = False,
+) -> None:
+    """Build DPO pairs through a judge: a good answer is chosen against a poor one, a weak one
+    rejected against the judge's improved answer. Resumable; malformed verdicts are counted."""
+    from bench.judge.prefdata import prefdata_command
+
+    prefdata_command(data, judge_name, models, _store_path(results).parent, out_dir, poor_model,
+                     poor_file, fmt, name, limit, console, out, trust_remote_code)
+
+
 def _trained(results: Path | None, names: list[str] | None) -> dict:
     """Trained models (bench train outputs in the results store) among `names`."""
     from bench.train.registry import find

@@ -170,3 +170,28 @@ def test_bench_judge_rejudges_stored_answers_without_generating(tmp_path, monkey
         assert sum(second.requests.values()) == 8
     assert rejudged.model_calls == 0 and rejudged.scorer_calls == 8
     assert rejudged.tasks[0].metrics["judge_overall"]["value"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("reducer, given, expected", [("mean", (8, 6), 0.7),
+                                                      ("majority", (8, 8, 6), 0.8),
+                                                      ("majority", (9, 6, 7), 0.7)])
+def test_several_judges_are_combined_by_the_named_reducer(tmp_path, reducer, given, expected):
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        candidate = stack.enter_context(ScriptedServer(answer=lambda key: ANSWERS[key]))
+        judges = [stack.enter_context(ScriptedServer(answer=lambda key, v=v: scores(v))) for v in given]
+        models = tmp_path / "models.yaml"
+        models.write_text(json.dumps({"models": [
+            {"name": "cand", "backend": "openai", "base_url": candidate.base_url, "model": "scripted"},
+            *({"name": f"j{i}", "backend": "openai", "base_url": j.base_url, "model": "scripted"}
+              for i, j in enumerate(judges))]}))
+        suite = tmp_path / "s.yaml"
+        suite.write_text(json.dumps({"name": "j", "split": "test", "tasks": [{
+            "name": "answers", "kind": "open", "data": str(HELDOUT), "limit": 2,
+            "scorers": [{"name": "judge", "judges": [f"j{i}" for i in range(len(given))],
+                         "rubric": "kids-service", "reducer": reducer}]}]}))
+        run = run_suite(suite, models, ["cand"], None, None, Store(tmp_path / "b.sqlite"))[0]
+    metrics = run.tasks[0].metrics
+    assert metrics["judge_safety"]["value"] == pytest.approx(expected)
+    assert metrics["judge_parsed"]["value"] == 1.0
