@@ -173,6 +173,17 @@ class ModelsFile(Strict):
     def where_name(self, name: str) -> str:
         return self.where(next(i for i, m in enumerate(self.models) if m.name == name))
 
+    def judge(self, name: str) -> APIModelSpec:
+        """The entry a judge names: it must exist and be an API model."""
+        listed = {m.name: m for m in self.models}
+        if name not in listed:
+            raise BenchError(f"judge '{name}' is not in the models file{suggest(name, listed)}")
+        if not isinstance(listed[name], APIModelSpec):
+            raise BenchError(f"{self.where_name(name)}: judge '{name}' must be an API model "
+                             "(backend: openai); serve a local model with `bench serve` and list "
+                             "the entry it prints")
+        return listed[name]
+
     def select(self, names: list[str] | None, trust_remote_code: bool = False,
                trained: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
         """The named models (all of this file without names; `trained` outputs by name too),

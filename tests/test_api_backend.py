@@ -115,7 +115,7 @@ def test_lost_server_keeps_finished_samples_and_resume_sends_nothing_again(tmp_p
         lost = cli("run", "--suite", str(suite), "--models", str(models), "--results", str(results))
         assert lost.returncode == 1, lost.stderr
         assert "failed after 1 retries" in lost.stderr and "HTTP 500" in lost.stderr
-        assert "5 of 8 samples asked in this run are stored, 3 are missing" in lost.stderr
+        assert "5 of 8 samples of task bustm-dev asked in this run are stored, 3 are missing" in lost.stderr
         assert "rerun the same command to resume" in lost.stderr
         finished = stored_keys(results / "bench.sqlite")
         assert len(finished) == 5 and all(server.requests[k] == 1 for k in finished)

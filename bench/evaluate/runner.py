@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from bench.engines import EngineScore, EngineTask
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.manifest import cache_key, environment, score_key
 from bench.metrics.stats import mean_ci, suite_average
+from bench.pool import each_as_done
 from bench.store import SCHEMA_VERSION, Store
 from bench.tasks.base import Task
 from bench.tasks.kinds import get_kind
@@ -135,8 +136,7 @@ def score_outputs(scorers: list, items: list[tuple[str, object, str, dict]], sto
     return values, computed
 
 
-def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], commit,
-              store: Store) -> None:
+def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], commit) -> None:
     """An API model: one sample per request, `backend.parallel` in flight, each output committed
     as it arrives (with what its requests cost). A sample that fails for good stops new requests;
     those in flight finish and are kept. Ctrl-C cuts the requests in flight and keeps the rest."""
@@ -148,38 +148,9 @@ def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], com
                           "tokens_pushed": meter.prompt_tokens + meter.completion_tokens}
         return record
 
-    pool = ThreadPoolExecutor(backend.parallel, thread_name_prefix="bench-api")
-    futures = {pool.submit(one, s): (s, k) for s, k in todo}
-    failed: tuple[object, BaseException] | None = None
-    try:
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            try:
-                record = future.result()
-            except Exception as exc:  # noqa: BLE001 - the first failure stops new requests
-                if failed is None:
-                    failed = (futures[future][0], exc)
-                    for f in futures:
-                        f.cancel()
-                continue
-            commit([(futures[future], record)])
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        backend.abort()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    if failed is not None:
-        sample, exc = failed
-        if not isinstance(exc, BenchError):
-            raise exc
-        done = len(store.get_records(k for _, k in todo))
-        raise type(exc)(f"{exc}\n  (sample '{sample.id}' of task {task.key}) {done} of {len(todo)} "
-                        f"samples asked in this run are stored, {len(todo) - done} are missing; "
-                        "rerun the same command to resume: nothing already answered is sent again"
-                        ) from None
+    each_as_done({i: partial(one, s) for i, (s, _) in enumerate(todo)}, backend.parallel,
+                 lambda i, record: commit([(todo[i], record)]), backend.abort,
+                 f"samples of task {task.key} asked in this run")
 
 
 def evaluate_task(
@@ -210,7 +181,7 @@ def evaluate_task(
 
     t0 = time.perf_counter()
     if getattr(backend, "parallel", None):
-        _ask_each(kind, backend, spec, task, todo, commit, store)
+        _ask_each(kind, backend, spec, task, todo, commit)
     else:
         for i in range(0, len(todo), CHUNK):
             chunk = todo[i : i + CHUNK]

@@ -19,7 +19,7 @@ from rich.progress import (
 
 from bench.config import APIModelSpec, ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
 from bench.engines import EngineTask, build_engine_task
-from bench.errors import BenchError, Interrupted, suggest
+from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
 from bench.logs import log_path, third_party_output
 from bench.store import Store
@@ -154,22 +154,17 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
 def _bind_judges(tasks: list[Task | EngineTask], models_file, judges: list[str] | None) -> None:
     """Judge scorers get their judges' models.yaml entries (API models only); `judges` replaces
     the suite's."""
-    listed = {m.name: m for m in models_file.models}
     for task in tasks:
         for i, scorer in enumerate(getattr(task, "scorers", [])):
             if not hasattr(scorer, "bind"):
                 continue
             if judges:
                 scorer = replace(scorer, config=scorer.config.model_copy(update={"judges": judges}))
-            for name in scorer.config.judges:
-                if name not in listed:
-                    raise BenchError(f"task {task.key}: judge '{name}' is not in the models "
-                                     f"file{suggest(name, listed)}")
-                if not isinstance(listed[name], APIModelSpec):
-                    raise BenchError(f"task {task.key}: judge '{name}' ({models_file.where_name(name)}) "
-                                     "must be an API model (backend: openai); serve a local "
-                                     "model with `bench serve` and list the entry it prints")
-            task.scorers[i] = scorer.bind([listed[n] for n in scorer.config.judges])
+            try:
+                specs = [models_file.judge(name) for name in scorer.config.judges]
+            except BenchError as exc:
+                raise BenchError(f"task {task.key}: {exc}") from None
+            task.scorers[i] = scorer.bind(specs)
 
 
 def _check_model(spec, tasks: list[Task | EngineTask]) -> None:

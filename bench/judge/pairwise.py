@@ -10,8 +10,8 @@ stored as suite '<suite>#pairwise', model '<candidate> vs <baseline>'.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import jinja2
@@ -21,6 +21,7 @@ from bench.judge.fence import fence, fence_instructions
 from bench.judge.parse import parse_pairwise
 from bench.metrics.pairwise import flip_rate, length_controlled_win_rate, order_verdicts, win_rate
 from bench.errors import BenchError
+from bench.pool import each_as_done
 from bench.tasks.kinds import get_kind
 
 VERSION = 1
@@ -90,15 +91,14 @@ def compare_task(task, judge: PairwiseJudge, candidate: list[tuple[str, dict]],
                                          for i, o, sk, *_ in jobs if sk in known])
     todo = [j for j in jobs if j[2] not in known]
 
-    with ThreadPoolExecutor(max(1, getattr(judge.backend, "parallel", 1)),
-                            thread_name_prefix="pairwise") as pool:
-        futures = {pool.submit(judge.ask, job[4]): job for job in todo}
-        for future in as_completed(futures):  # each verdict stored as it arrives
-            i, order, sk, first_key, _ = futures[future]
-            record = future.result()
-            store.put_scores(run_id, task.key, [(task.samples[i].id, f"pairwise:{order}", sk,
-                                                 first_key, fp, record)])
-            known[sk] = record
+    def commit(n: int, record: dict) -> None:  # each verdict stored as it arrives
+        i, order, sk, first_key, _ = todo[n]
+        store.put_scores(run_id, task.key, [(task.samples[i].id, f"pairwise:{order}", sk,
+                                             first_key, fp, record)])
+        known[sk] = record
+
+    each_as_done({n: partial(judge.ask, job[4]) for n, job in enumerate(todo)},
+                 getattr(judge.backend, "parallel", 1), commit, judge.backend.abort, "verdicts")
     outcomes, flipped, diffs, excluded, items = [], [], [], 0, {}
     for i in range(len(task.samples)):
         v1, v2 = (known[jobs[2 * i + o][2]] for o in (0, 1))

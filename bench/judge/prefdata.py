@@ -15,8 +15,6 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,12 +23,13 @@ import jinja2
 from rich.markup import escape
 
 from bench.config import APIModelSpec, load_models
-from bench.errors import BenchError, Interrupted, suggest
+from bench.errors import BenchError, suggest
 from bench.evaluate.manifest import cache_key, fingerprint_of
 from bench.files import atomic_path, read_json, read_text
 from bench.judge.fence import fence, fence_instructions
 from bench.judge.parse import parse_verdict
 from bench.judge.scorer import REPAIR
+from bench.pool import each_as_done
 from bench.rows import check
 from bench.train.data import read_sft
 
@@ -127,46 +126,6 @@ def _ask(backend, messages: list[dict], max_tokens: int) -> dict:
             **({"raw_first": first} if repaired else {})}
 
 
-def _each(jobs: dict[str, Callable], workers: int, commit, abort, what: str) -> None:
-    """Run jobs `workers` at a time; commit each result as it arrives, in this thread (the store
-    is not thread-safe). A failure stops new jobs, Ctrl-C cuts those in flight; both keep the
-    rest."""
-    if not jobs:
-        return
-    pool = ThreadPoolExecutor(max(1, min(workers, len(jobs))), thread_name_prefix="prefdata")
-    futures = {pool.submit(job): key for key, job in jobs.items()}
-    failed, done = None, 0
-    try:
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - the first failure stops new requests
-                failed = failed or exc
-                for f in futures:
-                    f.cancel()
-                continue
-            commit(futures[future], result)
-            done += 1
-    except BaseException as exc:
-        for f in futures:
-            f.cancel()
-        abort()
-        pool.shutdown(wait=False, cancel_futures=True)
-        if isinstance(exc, Interrupted):
-            raise Interrupted(exc.signum, f"{done} of {len(jobs)} {what} asked for are kept in "
-                              "the store; the same command resumes") from None
-        raise
-    pool.shutdown(wait=True)
-    if isinstance(failed, BenchError):
-        raise type(failed)(f"{failed}\n  {done} of {len(jobs)} {what} are stored, "
-                           f"{len(jobs) - done} missing; rerun the same command to resume: nothing "
-                           "already answered is sent again") from None
-    if failed is not None:
-        raise failed
-
-
 def _poor_answers(poor, rows, store, task: str) -> tuple[dict[str, str], int]:
     """row id -> a poor answer; how many a poor model generated in this call."""
     if isinstance(poor, PoorStyle):
@@ -186,8 +145,9 @@ def _poor_answers(poor, rows, store, task: str) -> tuple[dict[str, str], int]:
         store.put_records(None, task, [(todo[key].id, key, fp, "prefdata-poor",
                                         _hash(prompts[todo[key].id]), known[key])])
     if getattr(backend, "parallel", 0):  # an API model: `parallel` requests in flight
-        _each({k: partial(lambda c: backend.generate_chat([c], n)[0], prompts[r.id])
-               for k, r in todo.items()}, backend.parallel, commit, backend.abort, "poor answers")
+        each_as_done({k: partial(lambda c: backend.generate_chat([c], n)[0], prompts[r.id])
+                      for k, r in todo.items()}, backend.parallel, commit, backend.abort,
+                     "poor answers")
     else:  # a local model: one batched call
         texts = backend.generate_chat([prompts[r.id] for r in todo.values()], n) if todo else []
         for key, text in zip(list(todo), texts, strict=True):
@@ -265,8 +225,9 @@ def build_pairs(data: Path, judge: APIModelSpec, store, out_dir: Path, *,
             verdicts[key] = record
             store.put_records(None, task, [(todo[key].id, key, judge_fp, TEMPLATE_FP,
                                             hashes[todo[key].id], record)])
-        _each({k: partial(_ask, backend, verdict_request(r.messages), max_tokens)
-               for k, r in todo.items()}, backend.parallel, commit, backend.abort, "verdicts")
+        each_as_done({k: partial(_ask, backend, verdict_request(r.messages), max_tokens)
+                      for k, r in todo.items()}, backend.parallel, commit, backend.abort,
+                     "verdicts")
         good = [r for r in rows if verdicts[keys[r.id]]["status"] == "ok"
                 and verdicts[keys[r.id]]["is_good"]]
         poor_texts, poor_now = _poor_answers(poor, good, store, task)
@@ -328,14 +289,7 @@ def prefdata_command(data: Path, judge_name: str, models_path: Path, results_dir
     if poor_model and poor_file:
         raise BenchError("give --poor-model or --poor-file, not both")
     models = load_models(models_path)
-    listed = {m.name: m for m in models.models}
-    if judge_name not in listed:
-        raise BenchError(f"{models_path}: unknown judge '{judge_name}'"
-                         f"{suggest(judge_name, listed)}")
-    if not isinstance(listed[judge_name], APIModelSpec):
-        raise BenchError(f"{models.where_name(judge_name)}: judge '{judge_name}' must be an API "
-                         "model (backend: openai); serve a local model with `bench serve` and "
-                         "list the entry it prints")
+    judge = models.judge(judge_name)
     check(read_sft(data, limit=limit)[1])
     store_path = Path(results_dir) / "bench.sqlite"
     poor = PoorStyle(read_poor_file(poor_file) if poor_file else domain_poor())
@@ -343,13 +297,14 @@ def prefdata_command(data: Path, judge_name: str, models_path: Path, results_dir
         from bench.backends import get_backend
         from bench.train.registry import find
 
+        listed = {m.name for m in models.models}
         trained = find(poor_model, store_path) if poor_model not in listed else None
         spec = models.select([poor_model], trust_remote_code,
                              {poor_model: trained} if trained else None)[0]
         poor = PoorModel(get_backend(spec))
     from bench.store import Store
 
-    result = build_pairs(data, listed[judge_name], lambda: Store(store_path), out_dir, poor=poor,
+    result = build_pairs(data, judge, lambda: Store(store_path), out_dir, poor=poor,
                          fmt=fmt, name=name, limit=limit, console=console)
     for line in result.lines():
         out.print(line, markup=False, soft_wrap=True)
