@@ -195,3 +195,21 @@ def test_several_judges_are_combined_by_the_named_reducer(tmp_path, reducer, giv
     metrics = run.tasks[0].metrics
     assert metrics["judge_safety"]["value"] == pytest.approx(expected)
     assert metrics["judge_parsed"]["value"] == 1.0
+
+
+def test_a_template_from_the_suite_rejudges_without_generating(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUDGE_KEY_FOR_TESTS", SECRET)
+    store = Store(tmp_path / "b.sqlite")
+    with ScriptedServer(answer=lambda key: ANSWERS[key]) as candidate, \
+            ScriptedServer(answer=lambda key: scores(6)) as judge:
+        models, suite = write_files(tmp_path, candidate, judge)
+        run_suite(suite, models, ["cand"], None, None, store)
+        spec = json.loads(suite.read_text(encoding="utf-8"))
+        spec["tasks"][0]["scorers"][0]["template"] = "自定义：{{ rubric.dimensions|length }} 个维度。{{ fence_note }}"
+        suite.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+        before = len(judge.bodies)
+        run = run_suite(suite, models, ["cand"], None, None, store)[0]
+        assert sum(candidate.requests.values()) == 8  # answers came from the store
+        assert len(judge.bodies) - before == 8  # another template: judged again
+        assert judge.bodies[-1]["messages"][0]["content"].startswith("自定义：5 个维度。")
+    assert run.model_calls == 0 and run.scorer_calls == 8

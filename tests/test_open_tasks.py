@@ -112,6 +112,13 @@ def test_adding_a_scorer_asks_the_model_nothing(tmp_path, tiny_model_dir):
     metrics = second.tasks[0].metrics
     assert set(metrics) >= {"rouge-l", "rouge-1", "rouge-2", "bleu", "rules_pass", "rules_score"}
     assert metrics["rouge-l"] == first.tasks[0].metrics["rouge-l"]
+    passed = metrics["rules_pass"]  # a pass rate with its bootstrap CI over the 5 answers
+    assert passed["n"] == 5 and passed["ci_low"] <= passed["value"] <= passed["ci_high"]
+    stored = store.run_records(second.run_id, "answers-test")
+    hits = [r["scores"]["rules"] for r in stored]
+    assert [h["values"]["rules_pass"] for h in hits] == [float(h["passed"]) for h in hits]
+    assert sum(h["passed"] for h in hits) / 5 == passed["value"]
+    assert all(len(h["hits"]) == 3 for h in hits)  # each check's outcome, per answer
 
 
 def test_references_themselves_pass_the_demo_rules_and_score_full_rouge(tmp_path):

@@ -59,6 +59,9 @@ class JudgeConfig(_Strict):
         "several judges: the mean of their scores, or the score most of them gave"))
     rubric: Rubric = Field(description="inline, or a built-in name: "
                            + ", ".join(builtin_rubrics()))
+    template: str | None = Field(None, description=(
+        "the system message as a Jinja template (variables: rubric, fence_note); default: "
+        "bench/judge/templates/rubric.j2"))
     reference: bool = Field(True, description="show the judge the reference answer")
     max_tokens: int = Field(1024, ge=16)
     repair: bool = Field(True, description="one more request when a reply cannot be parsed")

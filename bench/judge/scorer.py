@@ -59,8 +59,8 @@ class JudgeScorer:
 
     @property
     def system(self) -> str:
-        return jinja2.Template(TEMPLATE).render(rubric=self.config.rubric,
-                                                fence_note=fence_instructions("DATA"))
+        return jinja2.Template(self.config.template or TEMPLATE).render(
+            rubric=self.config.rubric, fence_note=fence_instructions("DATA"))
 
     @property
     def signature(self) -> str:
