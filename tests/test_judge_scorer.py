@@ -41,7 +41,7 @@ REPLIES = {  # answer index -> the judge's first reply
     4: scores(11),  # out of range: repaired
     5: "",  # empty, and again after the repair: recorded, not dropped
     6: "总体不错 [[8]]",  # an overall score only: partial, repaired
-    7: scores(5),
+    7: json.dumps({"scores": {**{d: 5 for d in DIMS}, "tone": 8}}),  # an unknown dimension
 }
 
 
@@ -52,8 +52,13 @@ def judge_reply(key: str) -> str:
     return REPLIES[index]
 
 
+FIRST_ATTEMPT = {"回答0。": "500", "回答1。": "timeout", "回答2。": "drop", "回答3。": "429"}
+
+
 def judge_script(key, attempt: int) -> str:
-    return "429" if "回答3。" in key and attempt == 0 else "ok"
+    """Transient failures on the first request of four answers; then the reply."""
+    hit = next((a for marker, a in FIRST_ATTEMPT.items() if marker in key), "ok")
+    return hit if attempt == 0 and not key.startswith(REPAIR[:8]) else "ok"
 
 
 def write_files(tmp: Path, candidate: ScriptedServer, judge: ScriptedServer) -> tuple[Path, Path]:
@@ -61,7 +66,7 @@ def write_files(tmp: Path, candidate: ScriptedServer, judge: ScriptedServer) -> 
     models.write_text(json.dumps({"models": [
         {"name": "cand", "backend": "openai", "base_url": candidate.base_url, "model": "scripted"},
         {"name": "judge", "backend": "openai", "base_url": judge.base_url, "model": "scripted",
-         "api_key_env": "JUDGE_KEY_FOR_TESTS", "concurrency": 4,
+         "api_key_env": "JUDGE_KEY_FOR_TESTS", "concurrency": 4, "timeout": 1,
          "prices": {"input_per_mtok": 1.0, "output_per_mtok": 2.0, "currency": "CNY"}},
     ]}), encoding="utf-8")
     suite = tmp / "suite.yaml"
@@ -87,6 +92,7 @@ def test_judge_verdicts_are_parsed_repaired_or_counted_and_cached(tmp_path):
     results = tmp_path / "results"
     with ScriptedServer(answer=lambda key: ANSWERS[key]) as candidate, \
             ScriptedServer(answer=judge_reply, script=judge_script) as judge:
+        judge.slow_s = 2.0  # past the judge's 1 s timeout
         models, suite = write_files(tmp_path, candidate, judge)
         first = run_cli(models, suite, results)
         assert first.returncode == 0, first.stderr
@@ -96,11 +102,12 @@ def test_judge_verdicts_are_parsed_repaired_or_counted_and_cached(tmp_path):
         assert again.returncode == 0, again.stderr
         assert sum(judge.requests.values()) == asked  # a second run asks the judge nothing
     assert "model calls this run: 0 · scores computed: 0" in again.stdout
-    assert "judge judge on cand's answers: 11 requests · 110 prompt + " in first.stdout
-    assert re.search(r"completion tokens · retries 1 · errors 1 · cost 0\.\d{4} CNY", first.stdout)
+    assert "judge judge on cand's answers: 12 requests · 120 prompt + " in first.stdout
+    assert re.search(r"completion tokens · retries 4 · errors 4 · cost 0\.\d{4} CNY", first.stdout)
     assert "judge judge" not in again.stdout  # nothing asked, nothing spent
-    # 8 first replies, repairs for 4 (11), 5 (empty), 6 ([[8]]), and the 429 retried once
-    assert asked == 8 + 3 + 1
+    # 8 first replies; repairs for 4 (11), 5 (empty), 6 ([[8]]), 7 (unknown dimension); one
+    # retry each for the 500, the timeout, the dropped connection and the 429
+    assert asked == 8 + 4 + 4
     con = sqlite3.connect(results / "bench.sqlite")
     rows = [json.loads(r) for (r,) in con.execute("SELECT record FROM scores")]
     con.close()
@@ -110,8 +117,9 @@ def test_judge_verdicts_are_parsed_repaired_or_counted_and_cached(tmp_path):
     assert failed["values"]["judge_parsed"] == 0.0 and failed["values"]["judge_overall"] is None
     assert failed["judges"][0]["repaired"] is True and failed["judges"][0]["raw"] == ""
     overall = sorted(r["values"]["judge_overall"] for r in rows if r["parse_status"] == "ok")
-    # 8, 6, 9 (full-width), 9 (not the decoy 1 in <think>), 7 (repaired 11), 7 (repaired [[8]]), 5
-    assert overall == pytest.approx(sorted(v / 10 for v in (8, 6, 9, 9, 7, 7, 5)))
+    # 8, 6, 9 (full-width), 9 (not the decoy 1 in <think>), and 7 for each repaired reply
+    assert overall == pytest.approx(sorted(v / 10 for v in (8, 6, 9, 9, 7, 7, 7)))
+    assert sum(r["judges"][0]["repaired"] for r in rows) == 4
     # the key reached the judge and no file written
     assert judge.auth == {f"Bearer {SECRET}"}
     for path in (p for p in results.rglob("*") if p.is_file()):

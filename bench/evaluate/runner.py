@@ -1,7 +1,8 @@
 """Evaluate tasks with a backend, through the two layers of the store.
 
 For each (model, task): compute every sample's output key, take the outputs the store already
-knows, ask the model for the rest in chunks (each chunk committed before the next starts); then
+knows, ask the model for the rest in chunks (each chunk committed before the next starts; an
+API model: one sample per request, `parallel` in flight, each committed as it arrives); then
 the same for each scorer over the outputs (score key: output key + scorer fingerprint); then
 metrics over all samples. Nothing already known is computed again; a killed run loses at most
 one chunk; a new scorer asks the model nothing.
@@ -12,8 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
