@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from bench.evaluate.manifest import cache_key, environment, fingerprint_of, score_key
+from bench.judge.ask import ask_parsed
 from bench.judge.fence import fence, fence_instructions
 from bench.judge.parse import parse_pairwise
 from bench.metrics.pairwise import flip_rate, length_controlled_win_rate, order_verdicts, win_rate
@@ -51,16 +52,11 @@ class PairwiseJudge:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def ask(self, messages: list[dict]) -> dict:
-        with self.backend.meter() as meter:
-            raw = self.backend.chat(messages, self.max_tokens)
-            parsed, repaired = parse_pairwise(raw), False
-            if parsed.status != "ok":
-                again = [*messages, {"role": "assistant", "content": raw}, {"role": "user",
-                         "content": REPAIR.format(problems="; ".join(parsed.problems) or parsed.status)}]
-                parsed, repaired = parse_pairwise(self.backend.chat(again, self.max_tokens)), True
+        parsed, repaired, _, usage = ask_parsed(self.backend, messages, self.max_tokens,
+                                                parse_pairwise, REPAIR)
         return {"status": parsed.status, "winner": parsed.winner, "method": parsed.method,
                 "raw": parsed.raw, "problems": parsed.problems, "repaired": repaired,
-                "usage": meter.summary()}
+                "usage": usage}
 
 
 def stored_answers(task, spec, backend, store) -> list[tuple[str, dict]]:

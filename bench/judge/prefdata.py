@@ -26,6 +26,7 @@ from bench.config import APIModelSpec, load_models
 from bench.errors import BenchError, suggest
 from bench.evaluate.manifest import cache_key, fingerprint_of
 from bench.files import atomic_path, read_json, read_text
+from bench.judge.ask import ask_parsed
 from bench.judge.fence import fence, fence_instructions
 from bench.judge.parse import parse_verdict
 from bench.judge.scorer import REPAIR
@@ -112,17 +113,11 @@ def verdict_request(messages) -> list[dict]:
 
 
 def _ask(backend, messages: list[dict], max_tokens: int) -> dict:
-    with backend.meter() as meter:
-        raw = first = backend.chat(messages, max_tokens)
-        parsed, repaired = parse_verdict(raw), False
-        if parsed.status != "ok":
-            problems = "; ".join(parsed.problems) or parsed.status
-            again = [*messages, {"role": "assistant", "content": raw},
-                     {"role": "user", "content": REPAIR.format(problems=problems)}]
-            parsed, repaired = parse_verdict(backend.chat(again, max_tokens)), True
+    parsed, repaired, first, usage = ask_parsed(backend, messages, max_tokens, parse_verdict,
+                                                REPAIR)
     return {"status": parsed.status, "is_good": parsed.is_good, "reason": parsed.reason,
             "improved_answer": parsed.improved_answer, "raw": parsed.raw,
-            "problems": parsed.problems, "repaired": repaired, "usage": meter.summary(),
+            "problems": parsed.problems, "repaired": repaired, "usage": usage,
             **({"raw_first": first} if repaired else {})}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import jinja2
 
 from bench.evaluate.manifest import fingerprint_of
+from bench.judge.ask import ask_parsed
 from bench.judge.config import JudgeConfig
 from bench.judge.fence import fence, fence_instructions
 from bench.judge.parse import parse_scores
@@ -91,20 +92,14 @@ class JudgeScorer:
 
     def _ask(self, spec, messages: list[dict]) -> dict:
         """One judge's verdict on one answer: parsed, repaired once if need be."""
-        backend, c = self._backend(spec), self.config
-        rubric = c.rubric
-        with backend.meter() as meter:
-            raw = backend.chat(messages, c.max_tokens)
-            parsed, repaired = parse_scores(raw, self.dimensions, rubric.low, rubric.high), False
-            if parsed.status != "ok" and c.repair:
-                problems = "; ".join(parsed.problems) or parsed.status
-                again = [*messages, {"role": "assistant", "content": raw},
-                         {"role": "user", "content": REPAIR.format(problems=problems)}]
-                raw2 = backend.chat(again, c.max_tokens)
-                parsed, repaired = parse_scores(raw2, self.dimensions, rubric.low, rubric.high), True
+        c, rubric = self.config, self.config.rubric
+        parsed, repaired, _, usage = ask_parsed(
+            self._backend(spec), messages, c.max_tokens,
+            lambda raw: parse_scores(raw, self.dimensions, rubric.low, rubric.high),
+            REPAIR if c.repair else None)
         return {"judge": spec.name, "status": parsed.status, "method": parsed.method,
                 "scores": parsed.scores, "reasons": parsed.reasons, "problems": parsed.problems,
-                "raw": parsed.raw, "repaired": repaired, "usage": meter.summary()}
+                "raw": parsed.raw, "repaired": repaired, "usage": usage}
 
     def usage(self) -> dict[str, dict]:
         """Each judge's requests and tokens so far (this process), with cost where priced."""
