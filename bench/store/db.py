@@ -173,6 +173,30 @@ class Store:
             }
         return list(latest.values())
 
+    def finished_runs(self, suite: str) -> list[dict]:
+        """Every finished run of `suite`, oldest first: run_id, model, started, ended, manifest."""
+        rows = self._db.execute(
+            "SELECT run_id, model, started, ended, manifest FROM runs "
+            "WHERE suite=? AND status='done' ORDER BY ended", (suite,))
+        return [{"run_id": r, "model": m, "started": s, "ended": e, "manifest": json.loads(man)}
+                for r, m, s, e, man in rows]
+
+    def run(self, run_id: str) -> dict | None:
+        """One run by id: run_id, suite, model, status, started, ended, manifest."""
+        row = self._db.execute("SELECT run_id, suite, model, status, started, ended, manifest "
+                               "FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        keys = ("run_id", "suite", "model", "status", "started", "ended", "manifest")
+        return dict(zip(keys, row[:-1] + (json.loads(row[-1]),)))
+
+    def scored_outputs(self, run_id: str, task: str) -> dict[tuple[str, str], str]:
+        """(sample_id, scorer) -> the cache key of the output that score was given to."""
+        rows = self._db.execute(
+            "SELECT rs.sample_id, rs.scorer, s.cache_key FROM run_scores rs JOIN scores s "
+            "ON s.score_key = rs.score_key WHERE rs.run_id=? AND rs.task=?", (run_id, task))
+        return {(sid, name): key for sid, name, key in rows}
+
     def run_tasks(self, run_id: str) -> list[dict]:
         rows = self._db.execute(
             "SELECT task, task_fp, signature, metrics, timings FROM run_tasks WHERE run_id=?",

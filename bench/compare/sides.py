@@ -1,0 +1,58 @@
+"""The two sides of a comparison: a model name (its latest finished run of the suite), a run id,
+or a model fingerprint (12+ hex characters pin one), so a CI gate can pin what it compares."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.errors import BenchError, suggest
+from bench.store import Store
+
+
+def suite_name(suite: str | Path) -> str:
+    """A suite's name: from its YAML when given a file, else the name itself."""
+    path = Path(suite)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        from bench.config import load_suite
+
+        return load_suite(path).name
+    return str(suite)
+
+
+def resolve_side(store: Store, suite: str, ref: str, role: str) -> dict:
+    """The finished run `ref` names: {run_id, model, started, ended, manifest}."""
+    runs = store.finished_runs(suite)
+    if not runs:
+        raise BenchError(f"no finished runs of suite '{suite}' in {store.path}; run `bench run "
+                         f"--suite ...` for both sides first")
+    for run in runs:
+        if run["run_id"] == ref:
+            return run
+    other = store.run(ref)
+    if other is not None:
+        state = (f"is a run of suite '{other['suite']}'" if other["suite"] != suite
+                 else f"has status '{other['status']}' (only finished runs are compared)")
+        raise BenchError(f"--{role} {ref}: that run {state}")
+    named = [r for r in runs if r["model"] == ref]
+    if named:
+        return named[-1]
+    if re.fullmatch(r"[0-9a-f]{8,64}", ref):
+        by_fp = [r for r in runs if str(r["manifest"].get("model_fingerprint", "")).startswith(ref)]
+        if by_fp:
+            return by_fp[-1]
+    models = sorted({r["model"] for r in runs})
+    raise BenchError(f"--{role} '{ref}': no finished run of suite '{suite}' has that model name, "
+                     f"run id or model fingerprint{suggest(ref, models)}")
+
+
+def side_view(run: dict) -> dict:
+    """What a report or summary says about one side."""
+    m = run["manifest"]
+    backend = m.get("backend") or {}
+    return {"run_id": run["run_id"], "model": run["model"],
+            "fingerprint": m.get("model_fingerprint"), "ended": run["ended"],
+            "started_at": m.get("started_at"), "ended_at": m.get("ended_at"),
+            "git_sha": m.get("git_sha"), "command": m.get("command"),
+            "packages": m.get("packages", {}), "backend": backend.get("backend_version") or
+            backend.get("backend"), "content_addressed": backend.get("content_addressed", True)}
