@@ -188,6 +188,86 @@ def leaderboard(
     out.print(f"wrote {path} ({len(data['models'])} models, {len(data['tasks'])} tasks)")
 
 
+BaselineOpt = Annotated[str, typer.Option(
+    "--baseline", help="model name (its latest finished run of the suite), run id or model fingerprint")]
+CandidateOpt = Annotated[str, typer.Option(
+    "--candidate", help="model name (its latest finished run of the suite), run id or model fingerprint")]
+
+
+@app.command()
+def compare(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="suite YAML or suite name")],
+    baseline: BaselineOpt, candidate: CandidateOpt,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="significance level (Holm)")] = 0.05,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the comparison here")] = None,
+    results: ResultsOpt = None,
+) -> None:
+    """Candidate vs baseline per task and metric: paired deltas with CIs, exact tests, Holm, and
+    the smallest change each task could detect. Reads the store only."""
+    import json
+
+    from bench.compare.outputs import print_comparison
+    from bench.compare.runs import compare as compare_runs
+    from bench.compare.sides import suite_name
+    from bench.store import Store
+
+    comp = compare_runs(Store.existing(_store_path(results)), suite_name(suite), baseline,
+                        candidate, alpha=alpha)
+    print_comparison(out, comp)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({k: v for k, v in comp.items() if k != "tasks"},
+                                       ensure_ascii=False, indent=1), encoding="utf-8")
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def gate(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="suite YAML or suite name")],
+    baseline: BaselineOpt, candidate: CandidateOpt,
+    policy: Annotated[Path, typer.Option("--policy", help="gate policy YAML (see gate.yaml)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for gate.md, gate.junit.xml, gate.json")
+                       ] = Path("reports/gate"),
+    results: ResultsOpt = None,
+) -> None:
+    """Pass or fail a candidate against a baseline under a policy: exit 0 pass, 1 fail, 2 bad
+    input. Writes a markdown summary, JUnit XML and JSON. Reads the store only."""
+    from bench.compare.outputs import write_gate
+    from bench.compare.policy import gate as run_gate
+    from bench.compare.policy import load_policy
+    from bench.compare.sides import suite_name
+    from bench.store import Store
+
+    rules = load_policy(policy)
+    result = run_gate(Store.existing(_store_path(results)), suite_name(suite), baseline, candidate, rules)
+    for path in write_gate(result, out_dir):
+        out.print(f"wrote {path}")
+    for c in result["checks"]:
+        mark = "[green]pass[/]" if c["status"] == "pass" else "[red]FAIL[/]"
+        out.print(f"{mark} {escape(c['task'])} · {c['metric']}: {escape(c['reason'])}")
+    failed = sum(c["status"] == "fail" for c in result["checks"])
+    out.print(f"gate: {result['verdict'].upper()} ({failed} of {len(result['checks'])} checks failed)")
+    if result["verdict"] != "pass":
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="suite YAML or suite name")],
+    baseline: BaselineOpt, candidate: CandidateOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path("reports/before_after.html"),
+    results: ResultsOpt = None,
+) -> None:
+    """Write the self-contained before/after HTML report of a candidate against a baseline:
+    what improved and regressed, flipped items, judge dimensions, training curves, provenance."""
+    from bench.compare.sides import suite_name
+    from bench.report.before_after import before_after_data, write_before_after
+    from bench.store import Store
+
+    data = before_after_data(Store.existing(_store_path(results)), suite_name(suite), baseline, candidate)
+    out.print(f"wrote {write_before_after(data, out_path)}")
+
+
 @app.command()
 def export(
     suite: SuiteOpt,
