@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr
 
-from bench.compare.runs import ALPHA, POWER, compare
+from bench.compare.runs import ALPHA, POWER, apply_holm, compare
 from bench.config import Source, Strict, _validate
 from bench.errors import BenchError, suggest
 from bench.store import Store
@@ -67,9 +67,10 @@ def load_policy(path: Path) -> GatePolicy:
 
 
 def _rules(policy: GatePolicy, task: str, metric: str, headline: bool) -> Rules | None:
-    """The rules for one row: the defaults for headline rows, overridden by every matching check
-    in file order (a check without `metric` means the headline one); None: not checked."""
-    rules, checked = policy.defaults.model_dump(), headline
+    """The rules for one row: the defaults for headline rows (and the judge's parse rate),
+    overridden by every matching check in file order (a check without `metric` means the
+    headline one); None: not checked."""
+    rules, checked = policy.defaults.model_dump(), headline or metric == "judge_parsed"
     for check in policy.checks:
         wanted = metric == check.metric or check.metric == "*" or (check.metric is None and headline)
         if wanted and fnmatch.fnmatchcase(task, check.task):
@@ -79,30 +80,34 @@ def _rules(policy: GatePolicy, task: str, metric: str, headline: bool) -> Rules 
 
 
 def gate(store: Store, suite: str, baseline: str, candidate: str, policy: GatePolicy) -> dict:
-    """{'verdict': 'pass'|'fail', 'checks': [...], 'comparison': compare()'s dict}."""
-    probe = compare(store, suite, baseline, candidate, alpha=policy.alpha, power=policy.power)
-    _check_names(policy, probe["rows"])
-    chosen = {(r["task"], r["metric"]) for r in probe["rows"]
-              if _rules(policy, r["task"], r["metric"], r["headline"])}
-    comp = compare(store, suite, baseline, candidate, alpha=policy.alpha, power=policy.power,
-                   family=lambda r: (r["task"], r["metric"]) in chosen)
-    checks = []
-    for row in comp["rows"]:
-        rules = _rules(policy, row["task"], row["metric"], row["headline"])
-        if rules is None:
-            continue
-        checks.append(judge_row(row, rules, policy.alpha, policy.power))
-        if row["kind"] == "pairwise":
-            checks.append(_threshold(row, "flip_rate", row["flip_rate"]["rate"], rules.max_flip_rate,
-                                     "of pairwise verdicts followed the answer order"))
-    for task in comp["tasks"]:  # judge replies that did not parse, where the task was judged
-        if "judge_parsed" in task["metrics"] and (rules := _rules(policy, task["task"], "judge_parsed", True)):
-            row = next(r for r in comp["rows"] if r["task"] == task["task"] and r["metric"] == "judge_parsed")
-            checks.append(_threshold(row, "judge_parse_failure", 1 - row["candidate"]["value"],
-                                     rules.max_parse_failure, "of the candidate's judge replies did not parse"))
+    """{'verdict': 'pass'|'fail', 'checks': [...], 'comparison': compare()'s dict, 'policy'}."""
+    comp = compare(store, suite, baseline, candidate, alpha=policy.alpha, power=policy.power)
+    _check_names(policy, comp["rows"])
+    checks = decide(comp["rows"], policy)
+    comp["family_size"] = sum(1 for r in comp["rows"] if r["p_holm"] is not None)
     verdict = "fail" if any(c["status"] == "fail" for c in checks) else "pass"
-    return {"verdict": verdict, "checks": checks, "comparison": comp,
-            "policy": policy.model_dump()}
+    return {"verdict": verdict, "checks": checks, "comparison": comp, "policy": policy.model_dump()}
+
+
+def decide(rows: list[dict], policy: GatePolicy) -> list[dict]:
+    """The checks over compare()'s rows: Holm re-run over the checked rows, then each row under
+    its rules, plus the flip-rate and judge parse-failure limits."""
+    rules = {id(r): _rules(policy, r["task"], r["metric"], r["headline"]) for r in rows}
+    apply_holm(rows, lambda r: rules[id(r)] is not None and r["metric"] != "judge_parsed",
+               policy.alpha)
+    checks = []
+    for row in rows:
+        if (r := rules[id(row)]) is None:
+            continue
+        if row["metric"] == "judge_parsed":  # a limit on replies that did not parse, not a test
+            checks.append(_threshold(row, "judge_parse_failure", 1 - row["candidate"]["value"],
+                                     r.max_parse_failure, "of the candidate's judge replies did not parse"))
+            continue
+        checks.append(judge_row(row, r, policy.alpha, policy.power))
+        if row["kind"] == "pairwise":
+            checks.append(_threshold(row, "flip_rate", row["flip_rate"]["rate"], r.max_flip_rate,
+                                     "of pairwise verdicts followed the answer order"))
+    return checks
 
 
 def _check_names(policy: GatePolicy, rows: list[dict]) -> None:

@@ -71,17 +71,20 @@ def compare(store: Store, suite: str, baseline: str, candidate: str, *, alpha: f
             if pairs:
                 rows.append(metric_row(task, metric, pairs, seed=seed, alpha=alpha, power=power))
     rows += pairwise_rows(store, suite, base, cand, [t["task"] for t in tasks], alpha, power)
-    in_family = family or (lambda r: r["headline"])
-    chosen = [r for r in rows if in_family(r)]
-    for r, p in zip(chosen, holm([r["p"] for r in chosen])):
-        r["p_holm"] = p
-    for r in rows:
-        r.setdefault("p_holm", None)
-        r["significant"] = r["p_holm"] is not None and r["p_holm"] < alpha
     return {"suite": suite, "alpha": alpha, "power": power, "seed": seed,
             "baseline": side_view(base), "candidate": side_view(cand),
             "rows": rows, "tasks": tasks, "skipped": skipped,
-            "family_size": len(chosen)}
+            "family_size": apply_holm(rows, family or (lambda r: r["headline"]), alpha)}
+
+
+def apply_holm(rows: list[dict], in_family: Callable[[dict], bool], alpha: float) -> int:
+    """Set p_holm (None outside the family) and `significant` on each row; the family's size."""
+    chosen = [r for r in rows if in_family(r)]
+    adjusted = dict(zip(map(id, chosen), holm([r["p"] for r in chosen])))
+    for r in rows:
+        r["p_holm"] = adjusted.get(id(r))
+        r["significant"] = r["p_holm"] is not None and r["p_holm"] < alpha
+    return len(chosen)
 
 
 def _num(x) -> bool:

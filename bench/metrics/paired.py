@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -73,15 +74,17 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def min_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
     """The smallest true mean difference a two-sided paired test at `alpha` detects with `power`
     on n items whose per-item differences have standard deviation `sd` (None below 2 items)."""
-    from statsmodels.stats.power import TTestPower
-
     if n < 2:
         return None
-    if sd == 0:
-        return 0.0
-    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
-                                 alternative="two-sided")
-    return float(d) * sd
+    return 0.0 if sd == 0 else _standardized_effect(n, alpha, power) * sd
+
+
+@lru_cache(maxsize=4096)
+def _standardized_effect(n: int, alpha: float, power: float) -> float:
+    from statsmodels.stats.power import TTestPower
+
+    return float(TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power,
+                                          alternative="two-sided"))
 
 
 def difference_sd(candidate: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
