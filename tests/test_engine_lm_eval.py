@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("lm_eval")
 
 from bench.backends.hf import HFBackend  # noqa: E402
+from bench.compare.runs import compare  # noqa: E402
 from bench.config import ModelSpec, TaskEntry  # noqa: E402
 from bench.engines import build_engine_task  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
@@ -114,6 +115,15 @@ def test_suite_stores_caches_and_shows_on_leaderboard(tmp_path, task_dir, tiny_m
     assert all("lm-eval:bench_bustm" in m["scores"] for m in board["models"])
     assert board["examples"]["lm-eval:bench_bustm"]
     assert {t["key"] for t in board["tasks"]} == {"bustm-dev", "lm-eval:bench_bustm"}
+
+    # an engine task compares like a native one: paired on its items, McNemar on its 0/1 scores
+    comp = compare(store, "lm", "tiny-a", "tiny-b")
+    rows = {(r["task"], r["metric"]): r for r in comp["rows"]}
+    engine_row = rows[("lm-eval:bench_bustm", "accuracy")]
+    scores = {m["name"]: m["scores"]["lm-eval:bench_bustm"]["value"] for m in board["models"]}
+    assert engine_row["n"] == 12 and engine_row["test"] == "McNemar exact"
+    assert engine_row["delta"] == pytest.approx(scores["tiny-b"] - scores["tiny-a"])
+    assert comp["family_size"] == 2
 
 
 def test_fingerprint_follows_data_and_settings(tmp_path, task_dir):

@@ -273,9 +273,10 @@ class Store:
 
     def models_by_fingerprint(self, prefix: str) -> list[dict]:
         """Every registration whose fingerprint starts with `prefix` (12+ characters pin one)."""
-        rows = self._db.execute("SELECT name, fingerprint, entry FROM models WHERE fingerprint "
-                                "LIKE ? ORDER BY created", (prefix + "%",))
-        return [{"name": n, "fingerprint": fp, "entry": json.loads(e)} for n, fp, e in rows]
+        rows = self._db.execute("SELECT name, fingerprint, entry, train_key FROM models WHERE "
+                                "fingerprint LIKE ? ORDER BY created", (prefix + "%",))
+        return [{"name": n, "fingerprint": fp, "entry": json.loads(e), "train_key": k}
+                for n, fp, e, k in rows]
 
     def count(self, table: str) -> int:
         assert table in {"records", "scores", "runs", "run_items", "run_tasks", "run_scores",
