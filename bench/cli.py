@@ -269,6 +269,28 @@ def report(
 
 
 @app.command()
+def pipeline(
+    path: Annotated[Path, typer.Argument(help="pipeline YAML (see suites/loop.yaml)")],
+    from_stage: Annotated[Optional[str], typer.Option(
+        "--from", help="recompute this stage and the ones after it (select, train, evaluate, "
+                       "gate, report)")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        help="FewCLUE/CLUE data root (default: the pipeline's data_dir, else env BENCH_DATA_DIR)")] = None,
+    results: ResultsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """select -> train -> evaluate -> gate -> report. Unchanged stages are skipped; the exit
+    code is the gate's (0 pass, 1 fail; 2 bad input)."""
+    from bench.pipeline.run import print_summary, run_pipeline
+
+    result = run_pipeline(path, _store_path(results).parent, from_stage, console, out, data_dir,
+                          verbose)
+    print_summary(out, result)
+    if result["verdict"] != "pass":
+        raise typer.Exit(1)
+
+
+@app.command()
 def export(
     suite: SuiteOpt,
     fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet")] = "csv",

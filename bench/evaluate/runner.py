@@ -154,16 +154,41 @@ def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], com
                  f"samples of task {task.key} asked in this run")
 
 
+def same_output(a, b, tol: float = 1e-6) -> bool:
+    """Two outputs of one key agree: equal text and answers, numbers within `tol` (relative);
+    what a computation cost (cost, api) is not part of it."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = (set(a) | set(b)) - {"cost", "api"}
+        return all(same_output(a.get(k), b.get(k), tol) for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_output(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and \
+            abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+    return a == b
+
+
+def reproduction(task: Task, keys: list[str], stored: dict, fresh: dict) -> dict:
+    """How many stored answers the model gave again (`--from`: does a result reproduce?)."""
+    ids = [s.id for s, k in zip(task.samples, keys) if k in stored and not same_output(stored[k], fresh[k])]
+    checked = sum(k in stored for k in keys)
+    return {"checked": checked, "same": checked - len(ids), "differ": ids[:20], "n_differ": len(ids)}
+
+
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
     reporter: Reporter, seed: int, ppl_batch: int | None = None, generate: bool = True,
+    recompute: bool = False,
 ) -> TaskResult:
+    """One native task. With `recompute`, stored answers are asked again and compared with the
+    new ones (timings["reproduced"]); the stored ones stay (a key keeps its first record)."""
     kind = get_kind(task.kind)
     model_fp = backend.fingerprint
     decoding = kind.decoding(spec, task)
     backend_id = backend.info["backend_version"]
     keys = [cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id) for s in task.samples]
     known = store.get_records(keys)
+    stored, known = (known, {}) if recompute else ({}, known)
     store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys) if k in known])
     todo = [(s, k) for s, k in zip(task.samples, keys) if k not in known]
     if todo and not generate:
@@ -194,7 +219,8 @@ def evaluate_task(
     wall = time.perf_counter() - t0
     reporter.finish()
 
-    outputs = [known[k] for k in keys]
+    reproduced = reproduction(task, keys, stored, known) if recompute else None
+    outputs = [stored.get(k, known[k]) for k in keys]
     if oc_batch(task, ppl_batch):
         keys, outputs = _oc_batched(backend, task, store, run_id, outputs, ppl_batch)
     items = [(s.id, s, k, r) for s, k, r in zip(task.samples, keys, outputs)]
@@ -205,6 +231,7 @@ def evaluate_task(
         "wall_s": wall, "computed": len(todo), "cached": len(task.samples) - len(todo),
         "scored": scored,
         **{k: after.get(k, 0) - before.get(k, 0) for k in ("tokens_pushed", "tokens_naive", "forward_calls")},
+        **({"reproduced": reproduced} if reproduced else {}),
     }
     store.finish_task(run_id, task.key, task.fingerprint, signature_of(task, ppl_batch), metrics, timings)
     rows = task.rows.summary() if task.rows else None
@@ -266,7 +293,7 @@ def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | Non
 def run_model(
     spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "", log_file: Path | None = None,
-    generate: bool = True,
+    generate: bool = True, recompute: bool = False,
 ) -> ModelRun:
     reporter = reporter or Reporter()
     batch = suite.ppl_compat.opencompass_batch_size if suite.ppl_compat else None
@@ -292,7 +319,7 @@ def run_model(
         for task in tasks:
             if isinstance(task, Task):
                 result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter,
-                                                  suite.seed, batch, generate))
+                                                  suite.seed, batch, generate, recompute))
             else:
                 result.tasks.append(evaluate_engine_task(backend, spec, task, store, run_id,
                                                          reporter, suite.seed))

@@ -120,6 +120,7 @@ class Plan:
     tasks: list[Task | EngineTask]
     models: list[ModelSpec]
     generate: bool = True  # False (bench judge): score stored answers, never ask the model
+    recompute: bool = False  # ask the model again despite stored answers, and compare with them
 
 
 def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
@@ -201,7 +202,7 @@ def execute(plan: Plan, store: Store, console: Console | None = None,
         reporter = RichReporter(console) if console else Reporter()
         try:
             runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
-                                  str(plan.data_dir), log_file, plan.generate))
+                                  str(plan.data_dir), log_file, plan.generate, plan.recompute))
         finally:
             if console:
                 reporter.close()

@@ -108,13 +108,17 @@ class TrainPlan:
     overlaps: list  # held-out items found in the training data (bench.train.decontam.Overlap)
 
 
-def plan_training(config_path: Path, models_path: Path, results: Path) -> TrainPlan:
+def plan_training(config_path: Path, models_path: Path, results: Path,
+                  overrides: dict | None = None) -> TrainPlan:
     """Check the config, the base and every data row (exit 2 on bad input) before any model
-    loads or anything is written."""
+    loads or anything is written. `overrides` replace config keys (the pipeline sets the base
+    and the output name)."""
     from bench.backends.hf import HFBackend
     from bench.train.registry import resolve
 
     cfg = load_train_config(config_path)
+    if overrides:
+        cfg = cfg.model_copy(update=overrides)
     base = resolve(cfg.base, models_path, results / "bench.sqlite")
     rows, digests = read_data(cfg, config_path.parent)
     backend = HFBackend(base)  # the tokenizer only: no weights load here
