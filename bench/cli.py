@@ -277,14 +277,16 @@ def pipeline(
     data_dir: Annotated[Optional[Path], typer.Option(
         help="FewCLUE/CLUE data root (default: the pipeline's data_dir, else env BENCH_DATA_DIR)")] = None,
     results: ResultsOpt = None,
+    reports: Annotated[Optional[Path], typer.Option(
+        help="folder for the reports (default: the pipeline's report.out)")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """select -> train -> evaluate -> gate -> report. Unchanged stages are skipped; the exit
     code is the gate's (0 pass, 1 fail; 2 bad input)."""
     from bench.pipeline.run import print_summary, run_pipeline
 
-    result = run_pipeline(path, _store_path(results).parent, from_stage, console, out, data_dir,
-                          verbose)
+    result = run_pipeline(path, _store_path(results).parent, from_stage, console, data_dir,
+                          verbose, reports)
     print_summary(out, result)
     if result["verdict"] != "pass":
         raise typer.Exit(1)

@@ -33,14 +33,15 @@ def _done(store: Store, name: str, stage: str, fp: str) -> dict | None:
 
 
 def run_pipeline(path: Path, results: Path, from_stage: str | None, console: Console,
-                 out: Console, data_dir: Path | None = None, verbose: bool = False) -> dict:
+                 data_dir: Path | None = None, verbose: bool = False,
+                 reports: Path | None = None) -> dict:
     """Run (or skip) every stage; returns {'state', 'summary', 'verdict', 'counts'}."""
     if from_stage is not None and from_stage not in STAGES:
         raise BenchError(f"--from {from_stage}: not a stage{suggest(from_stage, STAGES)}")
     spec = load_pipeline(path)
     data = data_dir or (spec.path(spec.data_dir) if spec.data_dir else None)
     store = Store(results / "bench.sqlite")
-    ctx = Ctx(spec, results, store, console, data, verbose)
+    ctx = Ctx(spec, results, store, console, data, verbose, reports=reports)
     state, summary = {}, []
     start = STAGES.index(from_stage) if from_stage else len(STAGES)
     for i, stage in enumerate(STAGES):

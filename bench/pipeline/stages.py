@@ -27,6 +27,7 @@ class Ctx:
     data_dir: Path | None
     verbose: bool = False
     recompute: bool = False  # --from: ask the models again and check that answers reproduce
+    reports: Path | None = None  # --reports: instead of the file's report.out
     counts: dict = field(default_factory=lambda: {"model_calls": 0, "training_steps": 0})
     reproduced: dict = field(default_factory=lambda: {"checked": 0, "same": 0, "differ": []})
 
@@ -36,7 +37,7 @@ class Ctx:
 
     @property
     def out_dir(self) -> Path:
-        return Path(self.spec.report.out) / self.spec.name
+        return (self.reports or Path(self.spec.report.out)) / self.spec.name
 
     def trained(self, names: list[str]) -> dict:
         from bench.train.registry import find
