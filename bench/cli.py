@@ -359,13 +359,16 @@ def decontam(
 def demo(
     data_dir: Annotated[Optional[Path], typer.Option(help="real FewCLUE root (env BENCH_DATA_DIR)")] = None,
     results: ResultsOpt = None,
-    out_path: Annotated[Path, typer.Option("--out")] = Path("reports/leaderboard.html"),
+    reports: Annotated[Optional[Path], typer.Option(help="reports folder (default reports/)")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Offline default: build two tiny local models, score them on FewCLUE, write the leaderboard."""
+    """Offline default: the whole loop (suites/loop.yaml) on tiny local models and the demo
+    domain: select, train, evaluate with a served judge, gate, report. Exit code: the gate's."""
     from bench.demo import run_demo
 
-    run_demo(data_dir, _store(results), out_path, console, out, verbose)
+    code = run_demo(data_dir, _store_path(results).parent, reports, console, out, verbose)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

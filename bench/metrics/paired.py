@@ -53,7 +53,7 @@ def permutation_p(candidate: Sequence[float], baseline: Sequence[float], *, seed
     from scipy.stats import permutation_test
 
     d = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
-    if len(d) == 0 or not np.any(d):
+    if len(d) < 2 or not np.any(d):  # one item cannot be permuted: no evidence either way
         return 1.0
     res = permutation_test((np.asarray(candidate, float), np.asarray(baseline, float)),
                            lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,

@@ -7,6 +7,7 @@ it (stored answers, training checkpoints). Stage records are runs of the suite
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def run_pipeline(path: Path, results: Path, from_stage: str | None, console: Con
     if from_stage is not None and from_stage not in STAGES:
         raise BenchError(f"--from {from_stage}: not a stage{suggest(from_stage, STAGES)}")
     spec = load_pipeline(path)
-    data = data_dir or (spec.path(spec.data_dir) if spec.data_dir else None)
+    env = os.environ.get("BENCH_DATA_DIR")  # first match wins: --data-dir, env, the file's
+    data = data_dir or (Path(env) if env else None) or (spec.path(spec.data_dir) if spec.data_dir else None)
     store = Store(results / "bench.sqlite")
     ctx = Ctx(spec, results, store, console, data, verbose, reports=reports)
     state, summary = {}, []

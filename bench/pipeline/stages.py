@@ -139,8 +139,8 @@ def select_run(ctx: Ctx, state: dict) -> dict:
 def decision(ranked: list[dict], sel) -> str:
     """How the winner was picked, in words, saying when its lead sits inside the CIs."""
     win = ranked[0]
-    how = ("the weighted task score (" + ", ".join(f"{k} ×{w:g}" for k, w in sel.weights.items())
-           + ")") if sel.weights else "the suite average"
+    how = ("weighted task score (" + ", ".join(f"{k} ×{w:g}" for k, w in sel.weights.items())
+           + ")") if sel.weights else "suite average"
     text = f"{win['model']} has the best {how}: {win['score'] * 100:.1f}"
     if win["ci_low"] is not None:
         text += f" [{win['ci_low'] * 100:.1f}, {win['ci_high'] * 100:.1f}]"
