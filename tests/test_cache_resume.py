@@ -34,6 +34,28 @@ def test_second_run_makes_zero_model_calls(tmp_path, models_file, mode):
     assert first.average == second.average
 
 
+@pytest.mark.parametrize("mode", ["gen", "ppl"])
+def test_recompute_asks_again_and_checks_the_stored_answers_reproduce(tmp_path, models_file, mode):
+    """`bench pipeline --from`: stored answers are computed again and compared, not reused."""
+    from bench.evaluate.runner import same_output
+    from bench.evaluate.suite import execute, plan_run
+
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm", "eprstmt"], mode=mode)
+    store = Store(tmp_path / "results" / "bench.sqlite")
+    first = run_suite(suite, models_file, None, DEMO_DATA_DIR, None, store)[0]
+    plan = plan_run(suite, models_file, None, DEMO_DATA_DIR, None)
+    plan.recompute = True
+    again = execute(plan, store)[0]
+    assert again.model_calls > 0 and [t.metrics for t in again.tasks] == [t.metrics for t in first.tasks]
+    for task in again.tasks:
+        assert task.timings["reproduced"] == {"checked": 12, "same": 12, "differ": [], "n_differ": 0}
+    # a changed answer is told apart; what it cost is not part of an answer
+    assert same_output({"prediction": "A", "cost": {"wall_s": 1.0}}, {"prediction": "A", "cost": {}})
+    assert not same_output({"prediction": "A"}, {"prediction": "B"})
+    assert same_output({"logprobs": [-1.0]}, {"logprobs": [-1.0 + 1e-9]})
+    assert not same_output({"logprobs": [-1.0]}, {"logprobs": [-1.001]})
+
+
 def test_changed_task_reruns_that_task_only(tmp_path, models_file):
     data = tmp_path / "data"
     shutil.copytree(DEMO_DATA_DIR, data)
