@@ -130,6 +130,18 @@ def test_same_config_trains_nothing_and_the_name_resolves(sft, workdir):
     assert spec.adapter == str(sft.run_dir / "adapter") and result.fingerprint == sft.fingerprint
 
 
+def test_verify_trains_a_finished_run_again_beside_it_and_compares_the_weights(sft, workdir):
+    """`bench pipeline --from train`: the cached training is done again, not reused."""
+    cfg = workdir / "sft.yaml"
+    result = train(cfg, workdir / "models.yaml", workdir / "results", verify=True)
+    rep = result.reproduced
+    assert result.trained and result.steps == sft.steps and result.fingerprint == sft.fingerprint
+    assert rep["tensors"] > 0 and rep["max_abs_diff"] is not None
+    assert rep["identical"] == (rep["max_abs_diff"] == 0.0)
+    assert rep["max_abs_diff"] < 1e-2  # same seed and data: at most float-order noise
+    assert (workdir / "results" / "train" / f"{sft.run_dir.name}-verify" / "adapter").is_dir()
+
+
 def test_dpo_on_the_sft_output_and_bench_run_scores_both(sft, workdir):
     cfg = _config(workdir, "dpo", method="dpo", base="tiny-sft", output="tiny-dpo",
                   data=["pref_train.jsonl"], beta=0.1)

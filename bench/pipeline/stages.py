@@ -59,11 +59,11 @@ class Ctx:
 
         return third_party_output(log_path(self.results), self.verbose, self.console)
 
-    def train(self, path: Path, plan=None):
+    def train(self, path: Path, plan=None, verify: bool = False):
         from bench.train.run import train
 
         with self.quiet():
-            result = train(path, self.models, self.results, self.console, plan)
+            result = train(path, self.models, self.results, self.console, plan, verify)
         self.counts["training_steps"] += result.steps if result.trained else 0
         return result
 
@@ -187,11 +187,18 @@ def train_run(ctx: Ctx, state: dict) -> dict:
     base, trained = state["select"]["winner"], []
     for path, output in _outputs(ctx):
         plan = plan_training(path, ctx.models, ctx.results, {"base": base, "output": output})
-        result = ctx.train(path, plan)
+        result = ctx.train(path, plan, verify=ctx.recompute)
         trained.append({"name": output, "fingerprint": result.fingerprint, "steps": result.steps,
-                        "trained": result.trained, "run_dir": str(result.run_dir)})
-        ctx.console.print(f"{'trained' if result.trained else 'already trained'} {output} "
-                          f"({result.steps} steps) from {base}", markup=False)
+                        "trained": result.trained, "run_dir": str(result.run_dir),
+                        "reproduced": result.reproduced})
+        if rep := result.reproduced:
+            ctx.console.print(f"trained {output} again from {base} ({result.steps} steps): "
+                              + ("identical weights" if rep["identical"] else
+                                 f"largest weight difference {rep['max_abs_diff']:.3g} over "
+                                 f"{rep['tensors']} tensors"), markup=False)
+        else:
+            ctx.console.print(f"{'trained' if result.trained else 'already trained'} {output} "
+                              f"({result.steps} steps) from {base}", markup=False)
         base = output
     return {"base": state["select"]["winner"], "tuned": base, "models": trained}
 

@@ -41,6 +41,7 @@ class TrainResult:
     wall_s: float
     merged: str | None = None  # base + adapter in one folder (merge: true)
     replaced: str | None = None  # the fingerprint the output name meant before, if another
+    reproduced: dict | None = None  # verify: the same weights again? (see verify_training)
 
 
 def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
@@ -140,7 +141,9 @@ def contamination(cfg: TrainConfig, rows: list, base_dir: Path) -> list:
 
 
 def train(config_path: Path, models_path: Path, results: Path, console=None,
-          plan: TrainPlan | None = None) -> TrainResult:
+          plan: TrainPlan | None = None, verify: bool = False) -> TrainResult:
+    """Train, or find the finished run with the same key (nothing trains). With `verify`, a
+    finished run is trained again beside it and the two compared (verify_training)."""
     from bench.train.trainer import run_trainer
 
     plan = plan or plan_training(config_path, models_path, results)
@@ -150,6 +153,12 @@ def train(config_path: Path, models_path: Path, results: Path, console=None,
     store = Store(store_path)
     run_dir = results / "train" / key[:16]
     earlier = store.training(key)
+    if earlier and earlier["status"] == "done" and verify:
+        again = run_trainer(cfg, base, dataset_rows(cfg, rows), results / "train" / f"{key[:16]}-verify",
+                            console, fresh=True)
+        fp, _ = _register(store, cfg, earlier["record"]["entry"], key)
+        return TrainResult(cfg.output, fp, run_dir, True, again["steps"], 0.0,
+                           reproduced=verify_training(earlier["record"]["entry"], again))
     if earlier and earlier["status"] == "done":
         record = earlier["record"]
         if cfg.merge and record["entry"]["adapter"] and not record.get("merged"):
@@ -205,3 +214,25 @@ def _register(store: Store, cfg: TrainConfig, entry: dict, key: str) -> tuple[st
     store.register_model(cfg.output, fingerprint, entry, key)
     return fingerprint, before if before not in (None, fingerprint) else None
 
+
+
+def verify_training(entry: dict, again: dict) -> dict:
+    """The stored weights against a second training on the same inputs: the largest absolute
+    difference over every tensor (CPU training is not bit-exact across runs: threads reorder
+    float sums), and whether they are identical."""
+    from safetensors.numpy import load_file
+
+    def tensors(folder: str) -> dict:
+        out = {}
+        for f in sorted(Path(folder).glob("*.safetensors")):
+            out.update(load_file(str(f)))
+        return out
+
+    stored = tensors(entry["adapter"] or entry["path"])
+    fresh = tensors(again["adapter"] or again["path"])
+    if set(stored) != set(fresh):
+        return {"identical": False, "max_abs_diff": None, "tensors": len(stored),
+                "note": "different tensor names"}
+    diff = max((float(abs(stored[k].astype("float64") - fresh[k].astype("float64")).max())
+                for k in stored if stored[k].size), default=0.0)
+    return {"identical": diff == 0.0, "max_abs_diff": diff, "tensors": len(stored)}

@@ -4,6 +4,7 @@ config, and XTuner-style answer sampling; train (resuming from the last checkpoi
 from __future__ import annotations
 
 import json
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -183,7 +184,10 @@ def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: 
 
 
 def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Path,
-                console=None) -> dict:
+                console=None, fresh: bool = False) -> dict:
+    """Train into run_dir, resuming from its last checkpoint (`fresh`: from scratch)."""
+    if fresh:
+        shutil.rmtree(run_dir, ignore_errors=True)
     thread_policy = threads.apply() if not torch.cuda.is_available() else None
     trainer, tok, path, samples = build_trainer(cfg, spec, rows, run_dir, console)
     peft = cfg.finetuning == "lora"
