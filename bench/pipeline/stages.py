@@ -111,7 +111,7 @@ def select_run(ctx: Ctx, state: dict) -> dict:
     sel = ctx.spec.select
     plan = ctx.plan(sel.suite, sel.candidates, sel.limit)
     runs = ctx.execute(plan)
-    print_runs(Console(stderr=True), runs)
+    print_runs(ctx.console, runs)
     rows = []
     for run in runs:
         manifest = ctx.store.run(run.run_id)["manifest"]
