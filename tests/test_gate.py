@@ -294,6 +294,13 @@ def test_cli_exit_codes_and_policy_errors(tmp_path):
     assert cmp.returncode == 0 and "McNemar exact" in cmp.stdout
     assert json.loads((tmp_path / "c.json").read_text())["rows"][0]["counts"] == {
         "baseline_only": 30, "candidate_only": 2}
+    html = tmp_path / "ba.html"
+    rep = bench_cli("report", "--suite", SUITE, "--results", str(tmp_path), "--baseline", "base",
+                    "--candidate", "cand", "--out", str(html))
+    assert rep.returncode == 0 and html.is_file() and "bustm-test" in html.read_text(encoding="utf-8")
+    missing = bench_cli("report", "--suite", SUITE, "--results", str(tmp_path / "none"),
+                        "--baseline", "base", "--candidate", "cand", "--out", str(html))
+    assert missing.returncode == 2 and "no results at" in missing.stderr
 
 
 def test_policy_file_loads_with_defaults(tmp_path):
