@@ -1,5 +1,5 @@
-"""The loop in one command: `bench pipeline suites/loop.yaml`, the README's main job, end to end on
-the demo (tiny local candidates, the kids-clothing domain, the demo judge served locally).
+"""The loop in one command, the README's main job (`make demo` = `bench demo`: build the tiny
+candidates, pre-train one, then `bench pipeline suites/loop.yaml`), end to end on the demo.
 
 One module fixture runs it the hard way: the first attempt is SIGKILLed once SFT has written a
 checkpoint, the second resumes and completes. The tests then read what it left, rerun it
@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +28,21 @@ PIPE = ROOT / "suites" / "loop.yaml"
 pytestmark = pytest.mark.slow
 
 
+def _sft_checkpoints(results: Path) -> list[Path]:
+    """Checkpoints of the pipeline's SFT run so far (its run folder is in the store)."""
+    db = results / "bench.sqlite"
+    if not db.is_file():
+        return []
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        rows = con.execute("SELECT run_dir FROM trainings WHERE output='kids-loop-sft'").fetchall()
+    except sqlite3.OperationalError:  # tables not created yet
+        rows = []
+    finally:
+        con.close()
+    return [p for (d,) in rows for p in (Path(d) / "checkpoints").glob("checkpoint-*")]
+
+
 def _kill_once_checkpointed(args: list[str], results: Path, log: Path, timeout: float = 900) -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "BENCH_DATA_DIR"},
            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -34,7 +50,7 @@ def _kill_once_checkpointed(args: list[str], results: Path, log: Path, timeout: 
         proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while not list((results / "train").glob("*/checkpoints/checkpoint-*")):
+        while not _sft_checkpoints(results):
             assert proc.poll() is None, f"the pipeline ended before a checkpoint: {log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "no training checkpoint in time"
             time.sleep(0.5)
@@ -49,7 +65,7 @@ def loop(tmp_path_factory):
     ensure_demo_models(ROOT / ".cache" / "demo-models")
     tmp = tmp_path_factory.mktemp("loop")
     results, reports = tmp / "results", tmp / "reports"
-    args = ["pipeline", str(PIPE), "--results", str(results), "--reports", str(reports)]
+    args = ["demo", "--results", str(results), "--reports", str(reports)]
     _kill_once_checkpointed(args, results, tmp / "killed.log")
     t0 = time.perf_counter()
     resumed = bench_cli(*args, timeout=1800)
@@ -115,12 +131,19 @@ def test_second_run_skips_every_stage(loop):
     store = Store(loop["results"] / "bench.sqlite")
     before = {t: store.count(t) for t in ("records", "scores", "runs", "trainings")}
     store.close()
-    result = _again(loop)
+    again = bench_cli("demo", "--results", str(loop["results"]), "--reports", str(loop["reports"]))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already pre-trained" in again.stderr
+    rows = [line.split("│")[1:-1] for line in again.stdout.splitlines() if line.startswith("│")]
+    assert [r[0].strip() for r in rows] == ["select", "train", "evaluate", "gate", "report"]
+    assert all(r[1].strip() == "skipped (unchanged)" and r[3].strip() == "0" and r[4].strip() == "0"
+               for r in rows), again.stdout
+    store = Store(loop["results"] / "bench.sqlite")
+    assert {t: store.count(t) for t in before} == before  # not a row written
+    store.close()
+    result = _again(loop)  # the same, in process: counted, not parsed
     assert [r["ran"] for r in result["summary"]] == [False] * 5
     assert result["counts"] == {"model_calls": 0, "training_steps": 0}
-    store = Store(loop["results"] / "bench.sqlite")
-    assert {t: store.count(t) for t in before} == before
-    store.close()
 
 
 def test_changing_only_the_gate_policy_reruns_only_gate_and_report(loop):
