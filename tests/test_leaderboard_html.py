@@ -24,9 +24,6 @@ from bench.report.render import (
 from bench.store import Store
 from tests.helpers import require
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 PWN_OUTPUT = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 PWN_NAME = '<img src=x onerror="window.__pwned=3">evil&co'
@@ -340,23 +337,6 @@ def test_store_to_page_bounds_huge_texts_and_carries_new_facts(tmp_path):
 
 
 # ----------------------------------------------------------------------------- browser --
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "playwright is not installed (pip install playwright)"
-    require(not reason, f"browser tests cannot run: {reason}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture()
 def open_page(browser, tmp_path):

@@ -8,18 +8,13 @@ from __future__ import annotations
 import html as htmllib
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from bench.report.before_after import (FLIPS_SHOWN, _embedded, before_after_data,
                                        render_before_after, write_before_after)
 from bench.store import Store
-from tests.helpers import require
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SUITE = "demo-heldout"
 BASE, CAND = "base-model", "cand-model"
 FP = {BASE: "b" * 64, CAND: "c" * 64}
@@ -309,23 +304,6 @@ def test_lengths_provenance_purity_and_atomic_write(store, data, page_html, tmp_
 
 
 # ----------------------------------------------------------------------------- browser --
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "playwright is not installed (pip install playwright)"
-    require(not reason, f"browser tests cannot run: {reason}")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture()
 def page(browser, data, tmp_path):

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import bench
 from bench.compare.runs import ALPHA, POWER, compare
-from bench.files import atomic_path
 from bench.metrics.paired import is_binary
 from bench.metrics.stats import mean_ci, paired_difference
 from bench.report import svg
 from bench.report.leaderboard import _clip
-from bench.report.render import _env, _json_for_script
+from bench.report.render import _env, _json_for_script, write_page
 from bench.store import Store
 
 FLIPS_SHOWN = 20  # items listed per direction per task; the count says how many in all
@@ -261,9 +260,4 @@ def render_before_after(data: dict) -> str:
 
 
 def write_before_after(data: dict, out: Path) -> Path:
-    """Render and write atomically (temp file in the same folder, then os.replace)."""
-    out = Path(out)
-    html = render_before_after(data)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8", newline="\n")
-    return out
+    return write_page(render_before_after(data), out)

@@ -295,9 +295,12 @@ def render_leaderboard(data: dict) -> str:
 
 
 def write_leaderboard(data: dict, out: Path) -> Path:
-    """Render and write atomically (temp file in the same folder, then os.replace)."""
+    return write_page(render_leaderboard(data), out)
+
+
+def write_page(html: str, out: Path) -> Path:
+    """Write a page atomically (temp file in the same folder, then os.replace)."""
     out = Path(out)
-    html = render_leaderboard(data)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8", newline="\n")
     return out
