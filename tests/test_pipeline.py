@@ -162,3 +162,18 @@ def test_changing_only_the_gate_policy_reruns_only_gate_and_report(loop):
     assert result["counts"] == {"model_calls": 0, "training_steps": 0}
     forced = _again(loop, changed, from_stage="gate")  # --from: recomputed despite the records
     assert [r["stage"] for r in forced["summary"] if r["ran"]] == ["gate", "report"]
+
+
+@pytest.mark.parametrize("body, words", [
+    ("name: x\nselect: {suite: fewclue-dev-gen.yaml, candidats: [a]}\n", "candidats"),
+    ("name: x\nselect: {suite: nope.yaml, candidates: [a]}\ntrain: {configs: [nope.yaml]}\n"
+     "evaluate: {suites: [nope.yaml]}\ngate: {policy: nope.yaml}\n", "nope.yaml not found"),
+])
+def test_bad_pipeline_files_are_refused_before_anything_runs(tmp_path, body, words):
+    path = tmp_path / "p.yaml"
+    path.write_text(body, encoding="utf-8")
+    bad = bench_cli("pipeline", str(path), "--results", str(tmp_path / "r"))
+    assert bad.returncode == 2 and words in bad.stderr and str(path) in bad.stderr
+    assert not (tmp_path / "r" / "bench.sqlite").exists()
+    wrong = bench_cli("pipeline", str(PIPE), "--from", "trian", "--results", str(tmp_path / "r"))
+    assert wrong.returncode == 2 and "did you mean 'train'" in wrong.stderr
