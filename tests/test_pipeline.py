@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from bench.report.before_after import before_after_data
@@ -150,13 +151,16 @@ def test_changing_only_the_gate_policy_reruns_only_gate_and_report(loop):
     tmp = loop["tmp"]
     policy = tmp / "gate-stricter.yaml"
     policy.write_text((ROOT / "suites" / "gate.yaml").read_text().replace("margin: 0.05", "margin: 0.02"))
-    text = PIPE.read_text(encoding="utf-8")
-    for rel in ("../models.yaml", "fewclue-dev-gen.yaml", "../bench/domain/kids-sft.yaml",
-                "../bench/domain/kids-dpo.yaml", "../bench/domain/kids-judge.yaml", "kids-heldout.yaml"):
-        text = text.replace(f" {rel}", f" {(PIPE.parent / rel).resolve()}")
-    text = text.replace("policy: gate.yaml", f"policy: {policy}")
+    spec = yaml.safe_load(PIPE.read_text(encoding="utf-8"))
+    here = lambda rel: str((PIPE.parent / rel).resolve())  # noqa: E731
+    spec["models"] = here(spec["models"])
+    spec["select"]["suite"] = here(spec["select"]["suite"])
+    spec["train"]["configs"] = [here(c) for c in spec["train"]["configs"]]
+    spec["evaluate"]["suites"] = [here(c) for c in spec["evaluate"]["suites"]]
+    spec["evaluate"]["judge"]["train"] = here(spec["evaluate"]["judge"]["train"])
+    spec["gate"]["policy"] = str(policy)
     changed = tmp / "loop-stricter.yaml"
-    changed.write_text(text, encoding="utf-8")
+    changed.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     result = _again(loop, changed)
     assert [r["stage"] for r in result["summary"] if r["ran"]] == ["gate", "report"]
     assert result["counts"] == {"model_calls": 0, "training_steps": 0}

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from bench.config import load_models
 from bench.errors import BenchError
+from bench.evaluate.manifest import fingerprint_of
 from bench.pipeline.config import Pipeline
 from bench.store import Store
 
@@ -101,7 +102,8 @@ def model_fp(ctx: Ctx, name: str) -> str:
 
 def select_inputs(ctx: Ctx, state: dict) -> dict:
     sel = ctx.spec.select
-    return {"select": sel.model_dump(), "suite": ctx.spec.path(sel.suite).read_text(encoding="utf-8"),
+    return {"select": sel.model_dump(exclude={"suite"}),  # the suite by content, not by path
+            "suite": ctx.spec.path(sel.suite).read_text(encoding="utf-8"),
             **fingerprints(ctx.plan(sel.suite, sel.candidates, sel.limit))}
 
 
@@ -213,12 +215,13 @@ def _judge_identity(ctx: Ctx) -> dict | None:
     if j is None:
         return None
     listed = {m.name: m for m in load_models(ctx.models).models}
+    judge = j.model_dump(exclude={"train"})  # its training by key, not by the config's path
     if isinstance(listed.get(j.model), APIModelSpec):
-        return {"judge": j.model_dump(), "entry": listed[j.model].model_dump()}
+        return {"judge": judge, "entry": listed[j.model].model_dump()}
     if j.train:
-        return {"judge": j.model_dump(), "train_key": plan_training(
+        return {"judge": judge, "train_key": plan_training(
             ctx.spec.path(j.train), ctx.models, ctx.results).key}
-    return {"judge": j.model_dump(), "weights": model_fp(ctx, j.model)}
+    return {"judge": judge, "weights": model_fp(ctx, j.model)}
 
 
 @contextmanager
@@ -313,12 +316,13 @@ def gate_run(ctx: Ctx, state: dict) -> dict:
         ctx.console.print(f"{'pass' if c['status'] == 'pass' else 'FAIL'} {c['task']} · "
                           f"{c['metric']}: {c['reason']}", markup=False)
     return {"verdict": result["verdict"], "files": files,
-            "failed": sum(c["status"] == "fail" for c in result["checks"])}
+            "failed": sum(c["status"] == "fail" for c in result["checks"]),
+            "digest": fingerprint_of(Path(files[-1]).read_text(encoding="utf-8"))}  # gate.json
 
 
 def report_inputs(ctx: Ctx, state: dict) -> dict:
     return {"select": state["select"]["ranking"], "evaluate": state["evaluate"]["runs"],
-            "gate": state["gate"]["verdict"], "out": str(ctx.out_dir)}
+            "gate": state["gate"], "out": str(ctx.out_dir)}
 
 
 def report_run(ctx: Ctx, state: dict) -> dict:
