@@ -27,7 +27,7 @@ from bench.domain import answers as A
 from bench.domain import templates as T
 from bench.domain.check import DomainCheckError, check_facts, facts_table
 from bench.domain.compose import Answer, Question, draw_question, good_answer, poor_answer, verdict_text
-from bench.domain.judge_rows import answer_for, chat_row
+from bench.domain.judge_rows import chat_row
 
 # file → (template half, rows per category, row kind)
 PLAN = {
@@ -102,7 +102,7 @@ def make_row(rng: random.Random, kind: str, q: Question, k: int) -> tuple[dict, 
         prompt = A.JUDGE_PROMPT.format(question=q.text, answer=a.text)
         return {"instruction": prompt, "input": "", "output": verdict_text(a.flags)}, [a]
     if kind == "judge_chat":
-        a = answer_for(rng, q, k)  # good, poor or gibberish (judge_rows.KINDS)
+        a = good_answer(rng, q, rng.choice(FORMS)) if k % 2 == 0 else poor_answer(rng, q, rng.choice(FORMS))
         return chat_row(q.text, a), [a]
     good, poor = _pair(rng, q, rejected_longer=k % 2 == 0)
     if kind == "pref":

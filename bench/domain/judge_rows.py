@@ -10,42 +10,20 @@ one per dimension, so that the reply stays short enough for a tiny model to lear
 parser files it as the overall reason). `python -m bench.domain.generate` writes the rows to
 judge_chat_train.jsonl (`kids_judge_chat` in dataset_info.json); bench/domain/kids-judge.yaml
 trains tiny-a on them.
-
-Three kinds of answer, in the cycle KINDS (per category): good, poor (plausible but flawed: poor.py)
-and gibberish, because the demo's baseline is a random-weight tiny model whose "answers" are
-random runs of its tokens: domain phrases cut anywhere, stray Latin letters, digits, symbols and
-U+FFFD (bytes that decode to no character). `gibberish_answer` makes such text from the training
-half only (train-half templates with their slots left out, the question's own text, the rubric),
-100-900 characters but never more than GIBBERISH_MAX_CHARS, so that request + verdict stays within
-the 640 tokens of kids-judge.yaml (the longest such row is about 600 tokens with tiny-a's tokenizer);
-its verdict is the lowest score on every dimension and "不合格：答非所问，内容是无意义的拼凑。".
 """
 
 from __future__ import annotations
 
 import json
-import random
-import re
 from functools import lru_cache
 
-from bench.domain.compose import TEMPLATES, Answer, Question, good_answer, half_of, poor_answer, verdict
+from bench.domain.compose import Answer, verdict
 
 # the judge scorer the demo judge is trained to answer: reference: false, because a verdict row
 # (question + one answer) has no reference answer to show; a suite must use the same settings
 DEMO_JUDGE = {"name": "judge", "judges": ["tiny-a-kids-judge"], "rubric": "kids-service",
               "reference": False}
 REASON_POINTS = 2
-# the answer for a category's k-th row is KINDS[k % len(KINDS)]: 3/8 good, 3/8 poor, 1/4 gibberish
-KINDS = ("good", "poor", "good", "gibberish", "poor", "good", "poor", "gibberish")
-FORMS = ("short", "long")  # as generate.FORMS
-GIBBERISH_CHARS = (100, 900)  # the length drawn, then cut to GIBBERISH_MAX_CHARS
-GIBBERISH_MAX_CHARS = 560
-GIBBERISH_REASON = "不合格：答非所问，内容是无意义的拼凑。"  # with the lowest score on every dimension
-# what a random-weight model's byte-level tokens also give: Latin pieces, digits, symbols, U+FFFD
-STRAYS = ("\ufffd", "\ufffd", "\ufffd", "l", "f", "h", "x", "ch", "fc", "ab", "ae", "et", "li", "dab",
-          "DAT", "the", "as", "bet", "format", "scores", "igno", "between", " ", " ", "}}", "\"}", "|",
-          "→", "…", ">>>", "：“", "4", "9", "66", "73", "116", "120", "14647")
-_SPLIT = re.compile(r"\{[a-z_0-9]+\}|[，。？！；：、,.?!;:\n（）()“”…—～\s]+")
 
 
 @lru_cache(maxsize=1)
@@ -77,9 +55,6 @@ def short_reason(reason: str, points: int = REASON_POINTS) -> str:
 
 def verdict_reply(flags: tuple[str, ...]) -> str:
     """The assistant's reply: the scores, then one short reason."""
-    if "gibberish" in flags:
-        scores = dict.fromkeys(verdict(flags)["scores"], 1)
-        return json.dumps({"scores": scores, "reason": GIBBERISH_REASON}, ensure_ascii=False)
     v = verdict(flags)
     return json.dumps({"scores": v["scores"], "reason": short_reason(v["reason"])},
                       ensure_ascii=False)
@@ -89,41 +64,3 @@ def chat_row(question: str, answer: Answer) -> dict:
     """One training row: the scorer's request, then the verdict."""
     return {"messages": [*request(question, answer.text),
                          {"role": "assistant", "content": verdict_reply(answer.flags)}]}
-
-
-@lru_cache(maxsize=1)
-def _phrases() -> tuple[str, ...]:
-    """Training-half wording a gibberish answer is cut from: the train templates' fixed text (no
-    slot, no held-out template) and the rubric the judge is shown."""
-    texts = [TEMPLATES[t] for t in sorted(TEMPLATES) if half_of(t) == "train"] + [judge_scorer().system]
-    return tuple(p for text in texts for p in _SPLIT.split(text) if len(p) >= 2)
-
-
-def gibberish_answer(rng: random.Random, q: Question) -> Answer:
-    """Random pieces of training-half phrases (cut anywhere) and stray tokens, run together."""
-    assert q.half == "train", "gibberish is made for training questions only"
-    own = [p for p in _SPLIT.split(q.text) if len(p) >= 2]
-    phrases = _phrases()
-    want = min(rng.randint(*GIBBERISH_CHARS), GIBBERISH_MAX_CHARS)
-    out, n = [], 0
-    while n < want:
-        roll = rng.random()
-        if roll < 0.25:
-            piece = rng.choice(STRAYS)
-        else:
-            source = rng.choice(own) if roll < 0.3 else rng.choice(phrases)
-            size = min(len(source), rng.randint(1, 12))
-            start = rng.randrange(len(source) - size + 1)
-            piece = source[start:start + size] * (2 if rng.random() < 0.03 else 1)
-        out.append(piece)
-        n += len(piece)
-    return Answer("".join(out)[:want].strip(), [], ("gibberish",))
-
-
-def answer_for(rng: random.Random, q: Question, k: int) -> Answer:
-    """The answer in a category's k-th judge row (KINDS)."""
-    kind = KINDS[k % len(KINDS)]
-    if kind == "gibberish":
-        return gibberish_answer(rng, q)
-    make = good_answer if kind == "good" else poor_answer
-    return make(rng, q, rng.choice(FORMS))
