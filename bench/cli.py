@@ -33,6 +33,23 @@ VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="show library warnings and progress bars here instead of results/logs/")]
 
 
+ExecutorOpt = Annotated[Optional[str], typer.Option(
+    "--executor", help="where model calls run: local, or ray (a Ray cluster; pip install "
+    "'bench[ray]'); default the suite's `executor`, else local")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="Ray cluster to use (implies --executor ray); default RAY_ADDRESS, "
+    "else a local cluster for this run")]
+
+
+def _executor(kind: str | None, address: str | None) -> dict:
+    """--executor / --ray-address as overrides of the suite's (or pipeline's) `executor`."""
+    if kind not in (None, "local", "ray"):
+        raise BenchError(f"--executor {kind}: choose local or ray")
+    if address and kind == "local":
+        raise BenchError("--ray-address needs --executor ray (or no --executor)")
+    return ({"kind": kind} if kind else {}) | ({"kind": "ray", "address": address} if address else {})
+
+
 def _store_path(results: Path | None) -> Path:
     return (results or Path(os.environ.get(RESULTS_ENV, "results"))) / "bench.sqlite"
 
@@ -58,13 +75,16 @@ def run(
         help="allow models.yaml entries with trust_remote_code: true to run their folder's Python "
              f"code (env {TRUST_ENV}=1)")] = False,
     verbose: VerboseOpt = False,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Score models on a suite; everything already known comes from the cache."""
     from bench.evaluate.suite import run_suite
     from bench.report.terminal import print_runs
 
     print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
-                              console, trust_remote_code, verbose, _trained(results, model)))
+                              console, trust_remote_code, verbose, _trained(results, model),
+                              executor=_executor(executor, ray_address)))
 
 
 @app.command()
@@ -280,13 +300,15 @@ def pipeline(
     reports: Annotated[Optional[Path], typer.Option(
         help="folder for the reports (default: the pipeline's report.out)")] = None,
     verbose: VerboseOpt = False,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """select -> train -> evaluate -> gate -> report. Unchanged stages are skipped; the exit
     code is the gate's (0 pass, 1 fail; 2 bad input)."""
     from bench.pipeline.run import print_summary, run_pipeline
 
     result = run_pipeline(path, _store_path(results).parent, from_stage, console, data_dir,
-                          verbose, reports)
+                          verbose, reports, _executor(executor, ray_address))
     print_summary(out, result)
     if result["verdict"] != "pass":
         raise typer.Exit(1)

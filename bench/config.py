@@ -21,6 +21,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from bench.errors import BenchError, suggest
@@ -64,6 +65,8 @@ class ModelSpec(Strict):
                                      "default on CPU 1024 for ppl, 4096 for gen (measured here); "
                                      "16384 on GPU (unmeasured)")
     trust_remote_code: bool = False
+    num_gpus: float = Field(0, ge=0, description="GPUs one copy of the model needs (the Ray "
+                            "executor asks for them); not part of the fingerprint")
 
 
 class Prices(Strict):
@@ -269,6 +272,24 @@ class PplCompat(Strict):
         "padding is counted, so a value depends on its batch neighbours"))
 
 
+class Executor(Strict):
+    """Where a run's model calls happen: here (local), or on a Ray cluster (README, Past one
+    machine). Not part of any fingerprint: a result is the same wherever it was computed."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="Ray cluster address (ray://host:10001, "
+                                "host:6379, auto); none: RAY_ADDRESS, else a local cluster")
+    copies: int = Field(1, ge=1, description="model copies (Ray actors) per model")
+    threads: int | None = Field(None, ge=1, description="CPUs each copy asks Ray for, and its "
+                                "torch threads; default bench's thread policy (BENCH_THREADS, "
+                                "else the CPUs this process may use), capped at a node's CPUs")
+
+    @model_validator(mode="before")
+    @classmethod
+    def shorthand(cls, value):
+        return {"kind": value} if isinstance(value, str) else value
+
+
 class SuiteSpec(Strict):
     name: str
     mode: Literal["gen", "ppl"] = "gen"
@@ -284,6 +305,7 @@ class SuiteSpec(Strict):
     ppl_compat: PplCompat | None = Field(None, description="ppl tasks only; default: OpenCompass's "
                                          "batch-size-1 value, which no neighbour changes")
     tasks: list[TaskEntry] = Field(min_length=1)
+    executor: Executor = Executor()
     _source: Source | None = PrivateAttr(None)
 
     def where_task(self, index: int) -> str:

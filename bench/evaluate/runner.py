@@ -63,7 +63,7 @@ class ModelRun:
     judges: dict = field(default_factory=dict)  # judge name -> requests and tokens this run
 
 
-def _add_cost(records: list[dict], wall: float, tokens: int) -> None:
+def add_cost(records: list[dict], wall: float, tokens: int) -> None:
     """Each record carries its share of the compute that produced it, so reports show what a
     result cost even when a later run read it from the cache."""
     for r in records:
@@ -154,6 +154,24 @@ def _ask_each(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], com
                  f"samples of task {task.key} asked in this run")
 
 
+def output_keys(backend: Backend, spec: ModelSpec, task: Task) -> list[str]:
+    """Each sample's output key: model, task, sample, decoding and backend version."""
+    decoding = get_kind(task.kind).decoding(spec, task)
+    backend_id = backend.info["backend_version"]
+    return [cache_key(backend.fingerprint, task.fingerprint, s.hash, decoding, backend_id)
+            for s in task.samples]
+
+
+def ask_chunks(kind, backend, spec: ModelSpec, task: Task, todo: list[tuple], commit) -> None:
+    """A local model: the samples in chunks of CHUNK, each committed before the next starts."""
+    for i in range(0, len(todo), CHUNK):
+        chunk = todo[i : i + CHUNK]
+        c0, pushed0 = time.perf_counter(), backend.stats.get("tokens_pushed", 0)
+        outputs = kind.ask(backend, spec, task, [s for s, _ in chunk])
+        add_cost(outputs, time.perf_counter() - c0, backend.stats.get("tokens_pushed", 0) - pushed0)
+        commit(list(zip(chunk, outputs, strict=True)))
+
+
 def same_output(a, b, tol: float = 1e-6) -> bool:
     """Two outputs of one key agree: equal text and answers, numbers within `tol` (relative);
     what a computation cost (cost, api) is not part of it."""
@@ -178,15 +196,15 @@ def reproduction(task: Task, keys: list[str], stored: dict, fresh: dict) -> dict
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
     reporter: Reporter, seed: int, ppl_batch: int | None = None, generate: bool = True,
-    recompute: bool = False,
+    recompute: bool = False, asker=None,
 ) -> TaskResult:
-    """One native task. With `recompute`, stored answers are asked again and compared with the
-    new ones (timings["reproduced"]); the stored ones stay (a key keeps its first record)."""
+    """One native task. `asker` asks the model for the samples the store lacks (ask_chunks; the
+    Ray executor's sends them to model copies on a cluster). With `recompute`, stored answers are
+    asked again and compared with the new ones (timings["reproduced"]); the stored ones stay (a
+    key keeps its first record)."""
     kind = get_kind(task.kind)
     model_fp = backend.fingerprint
-    decoding = kind.decoding(spec, task)
-    backend_id = backend.info["backend_version"]
-    keys = [cache_key(model_fp, task.fingerprint, s.hash, decoding, backend_id) for s in task.samples]
+    keys = output_keys(backend, spec, task)
     known = store.get_records(keys)
     stored, known = (known, {}) if recompute else ({}, known)
     store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys) if k in known])
@@ -209,13 +227,7 @@ def evaluate_task(
     if getattr(backend, "parallel", None):
         _ask_each(kind, backend, spec, task, todo, commit)
     else:
-        for i in range(0, len(todo), CHUNK):
-            chunk = todo[i : i + CHUNK]
-            c0, pushed0 = time.perf_counter(), backend.stats.get("tokens_pushed", 0)
-            outputs = kind.ask(backend, spec, task, [s for s, _ in chunk])
-            _add_cost(outputs, time.perf_counter() - c0,
-                      backend.stats.get("tokens_pushed", 0) - pushed0)
-            commit(list(zip(chunk, outputs, strict=True)))
+        (asker or ask_chunks)(kind, backend, spec, task, todo, commit)
     wall = time.perf_counter() - t0
     reporter.finish()
 
@@ -255,7 +267,7 @@ def evaluate_engine_task(
         t0 = time.perf_counter()
         result = task.run(spec, backend)
         wall = time.perf_counter() - t0
-        _add_cost(result.records, wall, result.timings.get("tokens_pushed", 0))
+        add_cost(result.records, wall, result.timings.get("tokens_pushed", 0))
         rows = [(r["id"], cache_key(model_fp, task.fingerprint, r["id"], decoding, task.engine_version),
                  model_fp, task.fingerprint, r["id"], r) for r in result.records]
         store.put_records(run_id, task.key, rows)
@@ -293,7 +305,7 @@ def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | Non
 def run_model(
     spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "", log_file: Path | None = None,
-    generate: bool = True, recompute: bool = False,
+    generate: bool = True, recompute: bool = False, asker=None,
 ) -> ModelRun:
     reporter = reporter or Reporter()
     batch = suite.ppl_compat.opencompass_batch_size if suite.ppl_compat else None
@@ -319,7 +331,7 @@ def run_model(
         for task in tasks:
             if isinstance(task, Task):
                 result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter,
-                                                  suite.seed, batch, generate, recompute))
+                                                  suite.seed, batch, generate, recompute, asker))
             else:
                 result.tasks.append(evaluate_engine_task(backend, spec, task, store, run_id,
                                                          reporter, suite.seed))

@@ -17,7 +17,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.config import APIModelSpec, ModelSpec, SuiteSpec, TaskEntry, load_models, load_suite
+from bench.config import (
+    APIModelSpec,
+    Executor,
+    ModelSpec,
+    SuiteSpec,
+    TaskEntry,
+    load_models,
+    load_suite,
+)
 from bench.engines import EngineTask, build_engine_task
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.runner import ModelRun, Reporter, run_model
@@ -121,15 +129,17 @@ class Plan:
     models: list[ModelSpec]
     generate: bool = True  # False (bench judge): score stored answers, never ask the model
     recompute: bool = False  # ask the model again despite stored answers, and compare with them
+    executor: Executor = Executor()  # where the model calls run (the suite's, or the command's)
 
 
 def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_dir: Path | None,
              limit: int | None, trust_remote_code: bool = False, console: Console | None = None,
              trained: dict[str, ModelSpec] | None = None, judges: list[str] | None = None,
-             generate: bool = True) -> Plan:
+             generate: bool = True, executor: dict | None = None) -> Plan:
     """Check all input (configs, data dir, every task file, model paths, the remote-code opt-in)
     before anything loads, so a mistake costs seconds and leaves nothing behind. `judges`
-    replaces the judges of every judge scorer; without `generate` only judged tasks are kept."""
+    replaces the judges of every judge scorer; without `generate` only judged tasks are kept;
+    `executor` overrides keys of the suite's `executor`."""
     suite, root, tasks = load_tasks(suite_path, data_dir, limit)
     models_file = load_models(models_path)
     specs = models_file.select(names, trust_remote_code, trained)
@@ -149,7 +159,8 @@ def plan_run(suite_path: Path, models_path: Path, names: list[str] | None, data_
             if spec.trust_remote_code:
                 console.print(f"[yellow]warning:[/] model '{escape(spec.name)}' runs the Python code "
                               f"in {escape(spec.path)} (trust_remote_code, opted in)", soft_wrap=True)
-    return Plan(suite, root, tasks, specs, generate)
+    where = Executor.model_validate(suite.executor.model_dump() | (executor or {}))
+    return Plan(suite, root, tasks, specs, generate, executor=where)
 
 
 def _bind_judges(tasks: list[Task | EngineTask], models_file, judges: list[str] | None) -> None:
@@ -189,24 +200,56 @@ def _check_model(spec, tasks: list[Task | EngineTask]) -> None:
 
 def execute(plan: Plan, store: Store, console: Console | None = None,
             log_file: Path | None = None) -> list[ModelRun]:
-    """Run every model of the plan; with `log_file`, library output goes there, not the terminal."""
+    """Run every model of the plan; with `log_file`, library output goes there, not the terminal.
+    With `executor: ray` the local models' calls run on a Ray cluster (bench/scale/ray_pool.py):
+    every model's missing shards are sent first, then each model's run commits its own."""
+    pool = _ray_pool(plan, store, log_file is None) if plan.executor.kind == "ray" else None
+    runs: list[ModelRun] = []
+    try:
+        for spec in plan.models:
+            backend = pool.backends[spec.name] if pool else _load(spec, runs, store)
+            remote = pool is not None and spec.name in pool.actors
+            reporter = RichReporter(console) if console else Reporter()
+            try:
+                runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
+                                      str(plan.data_dir), log_file, plan.generate, plan.recompute,
+                                      pool.asker if remote else None))
+            finally:
+                if console:
+                    reporter.close()
+                if remote:
+                    pool.release(spec.name)
+    finally:
+        if pool:
+            pool.close()
+    return runs
+
+
+def _load(spec: ModelSpec, runs: list, store: Store):
     from bench.backends import get_backend
 
-    runs = []
-    for spec in plan.models:
-        try:
-            backend = get_backend(spec)
-        except Interrupted as exc:
-            raise Interrupted(exc.signum, f"while loading model '{spec.name}'; the {len(runs)} "
-                              f"finished model runs are kept in {store.path}") from None
-        reporter = RichReporter(console) if console else Reporter()
-        try:
-            runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
-                                  str(plan.data_dir), log_file, plan.generate, plan.recompute))
-        finally:
-            if console:
-                reporter.close()
-    return runs
+    try:
+        return get_backend(spec)
+    except Interrupted as exc:
+        raise Interrupted(exc.signum, f"while loading model '{spec.name}'; the {len(runs)} "
+                          f"finished model runs are kept in {store.path}") from None
+
+
+def _ray_pool(plan: Plan, store: Store, verbose: bool):
+    """The Ray pool, with every local model's missing shards already sent (an API model asks
+    from here, as in a local run: its calls are requests, not compute)."""
+    from bench.scale.ray_pool import RayPool
+
+    pool = RayPool(plan.executor, log_to_driver=verbose)
+    try:
+        for spec in plan.models:
+            backend = pool.backends[spec.name] = _load(spec, [], store)  # the tokenizer only
+            if plan.generate and not getattr(backend, "parallel", None):
+                pool.submit(spec, backend, plan.tasks, store, plan.recompute)
+    except BaseException:
+        pool.close()
+        raise
+    return pool
 
 
 def run_suite(
@@ -214,12 +257,12 @@ def run_suite(
     limit: int | None, store: Store | Callable[[], Store], console: Console | None = None,
     trust_remote_code: bool = False, verbose: bool = True,
     trained: dict[str, ModelSpec] | None = None, judges: list[str] | None = None,
-    generate: bool = True,
+    generate: bool = True, executor: dict | None = None,
 ) -> list[ModelRun]:
     """Plan, then execute. `store` may be a function that opens it, called only once the input
     has passed every check. Without `verbose`, library output goes to results/logs/."""
     plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console,
-                    trained, judges, generate)
+                    trained, judges, generate, executor)
     store = store if isinstance(store, Store) else store()
     with third_party_output(log_path(store.path.parent), verbose, console) as log:
         runs = execute(plan, store, console, log)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, PrivateAttr
 
-from bench.config import Source, Strict, _validate
+from bench.config import Executor, Source, Strict, _validate
 from bench.errors import BenchError
 
 STAGES = ("select", "train", "evaluate", "gate", "report")
@@ -62,6 +62,8 @@ class Pipeline(Strict):
     evaluate: Evaluate
     gate: Gate
     report: Report = Report()
+    executor: Executor | None = Field(None, description="where select's and evaluate's model "
+                                      "calls run (local | ray, ...); default each suite's")
     _source: Source | None = PrivateAttr(None)
     _path: Path | None = PrivateAttr(None)
 

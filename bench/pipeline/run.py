@@ -35,15 +35,17 @@ def _done(store: Store, name: str, stage: str, fp: str) -> dict | None:
 
 def run_pipeline(path: Path, results: Path, from_stage: str | None, console: Console,
                  data_dir: Path | None = None, verbose: bool = False,
-                 reports: Path | None = None) -> dict:
-    """Run (or skip) every stage; returns {'state', 'summary', 'verdict', 'counts'}."""
+                 reports: Path | None = None, executor: dict | None = None) -> dict:
+    """Run (or skip) every stage; returns {'state', 'summary', 'verdict', 'counts'}.
+    `executor` (--executor, --ray-address) overrides the file's `executor` keys."""
     if from_stage is not None and from_stage not in STAGES:
         raise BenchError(f"--from {from_stage}: not a stage{suggest(from_stage, STAGES)}")
     spec = load_pipeline(path)
     env = os.environ.get("BENCH_DATA_DIR")  # first match wins: --data-dir, env, the file's
     data = data_dir or (Path(env) if env else None) or (spec.path(spec.data_dir) if spec.data_dir else None)
     store = Store(results / "bench.sqlite")
-    ctx = Ctx(spec, results, store, console, data, verbose, reports=reports)
+    ctx = Ctx(spec, results, store, console, data, verbose, reports=reports,
+              executor=executor or {})
     state, summary = {}, []
     start = STAGES.index(from_stage) if from_stage else len(STAGES)
     for i, stage in enumerate(STAGES):

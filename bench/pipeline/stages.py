@@ -29,6 +29,7 @@ class Ctx:
     verbose: bool = False
     recompute: bool = False  # --from: ask the models again and check that answers reproduce
     reports: Path | None = None  # --reports: instead of the file's report.out
+    executor: dict = field(default_factory=dict)  # --executor / --ray-address over the file's
     counts: dict = field(default_factory=lambda: {"model_calls": 0, "training_steps": 0})
     reproduced: dict = field(default_factory=lambda: {"checked": 0, "same": 0, "differ": []})
 
@@ -49,8 +50,10 @@ class Ctx:
     def plan(self, suite: str, names: list[str], limit: int | None):
         from bench.evaluate.suite import plan_run
 
+        where = (self.spec.executor.model_dump(exclude_unset=True) if self.spec.executor else {})
         plan = plan_run(self.spec.path(suite), self.models, names, self.data_dir, limit,
-                        console=self.console, trained=self.trained(names))
+                        console=self.console, trained=self.trained(names),
+                        executor=where | self.executor)
         plan.recompute = self.recompute
         return plan
 
