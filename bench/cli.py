@@ -50,6 +50,19 @@ def _executor(kind: str | None, address: str | None) -> dict:
     return ({"kind": kind} if kind else {}) | ({"kind": "ray", "address": address} if address else {})
 
 
+def _launch(launcher: str, num_processes: int, config: str | None, verbose: bool):
+    """bench train's --launcher options as a Launch (None: train in this process)."""
+    if launcher not in ("local", "accelerate"):
+        raise BenchError(f"--launcher {launcher}: choose local or accelerate")
+    if launcher == "local":
+        if config:
+            raise BenchError("--accelerate-config needs --launcher accelerate")
+        return None
+    from bench.scale.launch import Launch, accelerate_config
+
+    return Launch(num_processes, accelerate_config(config), verbose)
+
+
 def _store_path(results: Path | None) -> Path:
     return (results or Path(os.environ.get(RESULTS_ENV, "results"))) / "bench.sqlite"
 
@@ -161,6 +174,12 @@ def train(
     models: ModelsOpt = Path("models.yaml"),
     results: ResultsOpt = None,
     verbose: VerboseOpt = False,
+    launcher: Annotated[str, typer.Option(
+        help="local (this process), or accelerate: --num-processes processes by `accelerate "
+             "launch` (DDP; gloo on CPU), or what --accelerate-config says")] = "local",
+    num_processes: Annotated[int, typer.Option(min=1, help="accelerate: processes (GPUs)")] = 2,
+    accelerate_config: Annotated[Optional[str], typer.Option(
+        help="accelerate: a config file, or a shipped one: zero2, zero3 (DeepSpeed; CUDA only)")] = None,
 ) -> None:
     """Fine-tune a model (SFT or DPO; LoRA/QLoRA or full) and register the output by name."""
     from bench.logs import log_path, third_party_output
@@ -168,7 +187,8 @@ def train(
     from bench.train.run import train as run_training
 
     root = _store_path(results).parent
-    plan = plan_training(config, models, root)  # all input checked before anything is written
+    launch = _launch(launcher, num_processes, accelerate_config, verbose)
+    plan = plan_training(config, models, root, launch=launch)  # all input checked first
     for o in plan.overlaps:
         console.print(f"[yellow]warning:[/] held-out {escape(o.id)} shares a span with training "
                       f"rows {escape(', '.join(o.train_ids))}: {escape(o.span[:80])}", soft_wrap=True)

@@ -121,3 +121,18 @@ def test_without_ray_one_message_names_the_extra(monkeypatch, setup, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(BenchError, match=r"pip install 'bench\[ray\]'"):
         _run(suite, models, tmp_path / "r", {"kind": "ray"})
+
+
+def test_executor_options_are_checked_before_anything_runs(tmp_path):
+    from tests.helpers import bench_cli
+
+    for args, said in ((["--executor", "slurm"], "choose local or ray"),
+                       (["--executor", "local", "--ray-address", "auto"], "needs --executor ray")):
+        done = bench_cli("run", "--suite", "suites/fewclue-dev-gen.yaml", *args,
+                         "--results", str(tmp_path / "r"))
+        assert done.returncode == 2 and said in done.stderr
+        assert not (tmp_path / "r").exists()
+    bad = tmp_path / "s.yaml"
+    bad.write_text("name: s\ntasks: [bustm]\nexecutor: {kind: rey}\n", encoding="utf-8")
+    done = bench_cli("run", "--suite", str(bad), "--results", str(tmp_path / "r"))
+    assert done.returncode == 2 and "s.yaml:3: executor.kind: Input should be 'local' or 'ray'" in done.stderr

@@ -88,10 +88,14 @@ def dataset_rows(cfg: TrainConfig, rows: list) -> list[dict]:
     return out
 
 
-def train_key(cfg: TrainConfig, base_fp: str, digests: list[str]) -> str:
+def train_key(cfg: TrainConfig, base_fp: str, digests: list[str], processes: int = 1) -> str:
+    """What decides the weights. Several processes make a larger global batch, so their number
+    counts (above 1 only: keys of single-process runs stay as they were)."""
     learned = cfg.learned()
     learned.pop("base")
     learned["data"] = [{**d, "path": None} for d in learned["data"]]
+    if processes > 1:
+        learned["processes"] = processes
     return fingerprint_of("train", 1, base_fp, digests, learned)
 
 
@@ -107,19 +111,24 @@ class TrainPlan:
     digests: list[str]
     key: str
     overlaps: list  # held-out items found in the training data (bench.train.decontam.Overlap)
+    launch: object = None  # bench.scale.launch.Launch: train in several processes
 
 
 def plan_training(config_path: Path, models_path: Path, results: Path,
-                  overrides: dict | None = None) -> TrainPlan:
+                  overrides: dict | None = None, launch=None) -> TrainPlan:
     """Check the config, the base and every data row (exit 2 on bad input) before any model
     loads or anything is written. `overrides` replace config keys (the pipeline sets the base
-    and the output name)."""
+    and the output name); `launch` (bench.scale.launch.Launch): several processes."""
     from bench.backends.hf import HFBackend
     from bench.train.registry import resolve
 
     cfg = load_train_config(config_path)
     if overrides:
         cfg = cfg.model_copy(update=overrides)
+    if launch is not None:
+        from bench.scale.launch import check
+
+        check(launch, cfg)
     base = resolve(cfg.base, models_path, results / "bench.sqlite")
     rows, digests = read_data(cfg, config_path.parent)
     backend = HFBackend(base)  # the tokenizer only: no weights load here
@@ -127,8 +136,10 @@ def plan_training(config_path: Path, models_path: Path, results: Path,
         raise BenchError(f"model '{base.name}': its tokenizer has no chat template, and bench "
                          "trains on conversations; set chat_template in its models.yaml entry")
     base_fp = backend.fingerprint
+    processes = launch.num_processes if launch else 1
     return TrainPlan(cfg, config_path, base, base_fp, rows, digests,
-                     train_key(cfg, base_fp, digests), contamination(cfg, rows, config_path.parent))
+                     train_key(cfg, base_fp, digests, processes),
+                     contamination(cfg, rows, config_path.parent), launch)
 
 
 def contamination(cfg: TrainConfig, rows: list, base_dir: Path) -> list:
@@ -173,7 +184,12 @@ def train(config_path: Path, models_path: Path, results: Path, console=None,
     store.start_training(key, cfg.output, str(run_dir), {"manifest": manifest})
     t0 = time.perf_counter()
     try:
-        outcome = run_trainer(cfg, base, dataset_rows(cfg, rows), run_dir, console)
+        if plan.launch:
+            from bench.scale.launch import launch_trainer
+
+            outcome = launch_trainer(cfg, base, dataset_rows(cfg, rows), run_dir, plan.launch)
+        else:
+            outcome = run_trainer(cfg, base, dataset_rows(cfg, rows), run_dir, console)
     except BaseException as exc:  # kept as it was: a rerun resumes from the last checkpoint
         status = "failed" if isinstance(exc, Exception) else "interrupted"
         store.finish_training(key, status, {"manifest": manifest})

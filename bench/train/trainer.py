@@ -4,6 +4,7 @@ config, and XTuner-style answer sampling; train (resuming from the last checkpoi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -64,7 +65,9 @@ def _model(cfg: TrainConfig, path: str, spec: ModelSpec):
     if cfg.quantization != "none":
         from bench.train.quantize import bnb_config
 
-        extra["quantization_config"] = bnb_config(cfg.quantization, torch.float32)
+        zero3 = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"  # set by accelerate launch
+        extra["quantization_config"] = bnb_config(cfg.quantization, torch.float32,
+                                                  torch.float32 if zero3 else None)
     return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
                                                 trust_remote_code=spec.trust_remote_code, **extra)
 
@@ -139,7 +142,8 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool, quiet: bool = 
         logging_steps=cfg.logging_steps, report_to=[], max_length=cfg.max_length,
         use_cpu=cpu, bf16=False, fp16=False,  # TRL on CPU: use_cpu alone trains in bf16
         eval_strategy="steps" if has_eval else "no", eval_steps=cfg.logging_steps,
-        per_device_eval_batch_size=cfg.batch_size, disable_tqdm=quiet)
+        per_device_eval_batch_size=cfg.batch_size, disable_tqdm=quiet,
+        ddp_find_unused_parameters=False)  # several processes: every weight takes part in a step
     if cfg.method == "sft":
         return SFTConfig(**common, packing=cfg.packing, completion_only_loss=not cfg.train_on_prompt)
     losses = list(cfg.loss_type) + (["sft"] if cfg.sft_weight else [])
@@ -184,8 +188,10 @@ def build_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: 
 
 
 def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Path,
-                console=None, fresh: bool = False) -> dict:
-    """Train into run_dir, resuming from its last checkpoint (`fresh`: from scratch)."""
+                console=None, fresh: bool = False) -> dict | None:
+    """Train into run_dir, resuming from its last checkpoint (`fresh`: from scratch). In a
+    launch of several processes (bench/scale/launch.py) every one trains and the main one saves
+    and returns the outcome; the others return None."""
     if fresh:
         shutil.rmtree(run_dir, ignore_errors=True)
     thread_policy = threads.apply() if not torch.cuda.is_available() else None
@@ -195,7 +201,9 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     last = last_checkpoint(checkpoints)
     trainer.train(resume_from_checkpoint=last)
     saved = run_dir / ("adapter" if peft else "model")
-    trainer.save_model(str(saved))
+    trainer.save_model(str(saved))  # every process takes part (ZeRO-3 gathers); the main one writes
+    if not trainer.is_world_process_zero():
+        return None
     if not peft:
         tok.save_pretrained(saved)
     log = trainer.state.log_history
@@ -211,6 +219,7 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
         "plots": plot_log(log, run_dir), "merged": merged,
         "ran": {"device": "cuda" if torch.cuda.is_available() else "cpu", "dtype": "float32",
                 "quantization": cfg.quantization, "threads": thread_policy, "resumed_from": last,
+                "processes": trainer.args.world_size,
                 "packages": {p: _version(p) for p in ("trl", "peft", "bitsandbytes", "transformers",
                                                       "torch", "datasets")}},
     }
