@@ -94,5 +94,8 @@ def build_tiny_model(out_dir: str | Path, *, seed: int, hidden_size: int = 64, n
     model.generation_config = GenerationConfig(
         bos_token_id=bos_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         do_sample=False)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar for a one-file model
     model.save_pretrained(out)
     return out
