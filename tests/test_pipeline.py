@@ -151,6 +151,16 @@ def test_changing_only_the_gate_policy_reruns_only_gate_and_report(loop):
     tmp = loop["tmp"]
     policy = tmp / "gate-stricter.yaml"
     policy.write_text((ROOT / "suites" / "gate.yaml").read_text().replace("margin: 0.05", "margin: 0.02"))
+    changed = _write_pipeline(tmp / "loop-stricter.yaml", gate={"policy": str(policy)})
+    result = _again(loop, changed)
+    assert [r["stage"] for r in result["summary"] if r["ran"]] == ["gate", "report"]
+    assert result["counts"] == {"model_calls": 0, "training_steps": 0}
+    forced = _again(loop, changed, from_stage="gate")  # --from: recomputed despite the records
+    assert [r["stage"] for r in forced["summary"] if r["ran"]] == ["gate", "report"]
+
+
+def _write_pipeline(path: Path, **changes) -> Path:
+    """suites/loop.yaml elsewhere (its paths made absolute), with some keys of its sections replaced."""
     spec = yaml.safe_load(PIPE.read_text(encoding="utf-8"))
     here = lambda rel: str((PIPE.parent / rel).resolve())  # noqa: E731
     spec["models"] = here(spec["models"])
@@ -158,14 +168,36 @@ def test_changing_only_the_gate_policy_reruns_only_gate_and_report(loop):
     spec["train"]["configs"] = [here(c) for c in spec["train"]["configs"]]
     spec["evaluate"]["suites"] = [here(c) for c in spec["evaluate"]["suites"]]
     spec["evaluate"]["judge"]["train"] = here(spec["evaluate"]["judge"]["train"])
-    spec["gate"]["policy"] = str(policy)
-    changed = tmp / "loop-stricter.yaml"
-    changed.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    spec["gate"]["policy"] = here(spec["gate"]["policy"])
+    for section, keys in changes.items():
+        spec[section].update(keys)
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_changed_training_config_reruns_train_and_what_follows_only(loop):
+    """Only the DPO config changes (4 steps instead of 2 epochs): SFT is found by its key, DPO
+    trains again, evaluate asks only the new tuned model (the base's answers are stored), gate and
+    report follow; select is skipped. The last test on the fixture: it re-points kids-loop-dpo."""
+    domain = ROOT / "bench" / "domain"
+    dpo = yaml.safe_load((domain / "kids-dpo.yaml").read_text(encoding="utf-8"))
+    dpo |= {"max_steps": 4, "data": [str(domain / d) for d in dpo["data"]],
+            "held_out": [str(domain / d) for d in dpo["held_out"]]}
+    config = loop["tmp"] / "kids-dpo-short.yaml"
+    config.write_text(yaml.safe_dump(dpo, allow_unicode=True), encoding="utf-8")
+    changed = _write_pipeline(loop["tmp"] / "loop-short-dpo.yaml", train={
+        "configs": [str(domain / "kids-sft.yaml"), str(config)]})
     result = _again(loop, changed)
-    assert [r["stage"] for r in result["summary"] if r["ran"]] == ["gate", "report"]
-    assert result["counts"] == {"model_calls": 0, "training_steps": 0}
-    forced = _again(loop, changed, from_stage="gate")  # --from: recomputed despite the records
-    assert [r["stage"] for r in forced["summary"] if r["ran"]] == ["gate", "report"]
+    assert [r["stage"] for r in result["summary"] if r["ran"]] == ["train", "evaluate", "gate", "report"]
+    steps = {r["stage"]: r["training_steps"] for r in result["summary"]}
+    assert steps == {"select": 0, "train": 4, "evaluate": 0, "gate": 0, "report": 0}  # judge: trained before
+    evaluate = next(r for r in result["summary"] if r["stage"] == "evaluate")
+    assert evaluate["model_calls"] > 0
+    runs = result["state"]["evaluate"]["runs"]["kids-heldout"]
+    store = Store(loop["results"] / "bench.sqlite")
+    totals = {side: store.run(runs[side])["manifest"]["totals"] for side in ("base", "tuned")}
+    store.close()
+    assert totals["base"]["computed"] == 0 and totals["tuned"]["cached"] == 0
 
 
 @pytest.mark.parametrize("body, words", [

@@ -87,8 +87,14 @@ def test_ray_gives_the_local_numbers(cluster, small_shards, setup, tmp_path, cop
     gap = max(_largest_gap(local[k], far[k]) for k in local)
     if threads is None:
         assert gap == 0.0
-    again = _run(suite, models, tmp_path / "ray", {"kind": "ray"}, names)
+    manifest = Store(tmp_path / "ray" / "bench.sqlite").run(remote[0].run_id)["manifest"]
+    assert manifest["executor"]["kind"] == "ray" and manifest["executor"]["copies"] == copies
+    keyed = tmp_path / "keyed.yaml"  # the same suite asking for Ray itself
+    keyed.write_text(suite.read_text() + "executor: {kind: ray, copies: 2}\n", encoding="utf-8")
+    again = _run(keyed, models, tmp_path / "ray", None, names)
     assert {r.model_calls for r in again} == {0}
+    assert Store(tmp_path / "ray" / "bench.sqlite").run(again[0].run_id)["manifest"]["executor"][
+        "kind"] == "ray"
 
 
 def test_a_copy_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(

@@ -305,7 +305,7 @@ def task_manifest(task: Task | EngineTask, spec: ModelSpec, ppl_batch: int | Non
 def run_model(
     spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "", log_file: Path | None = None,
-    generate: bool = True, recompute: bool = False, asker=None,
+    generate: bool = True, recompute: bool = False, asker=None, executor: dict | None = None,
 ) -> ModelRun:
     reporter = reporter or Reporter()
     batch = suite.ppl_compat.opencompass_batch_size if suite.ppl_compat else None
@@ -319,6 +319,7 @@ def run_model(
         "data_dir": data_dir,
         "log_file": str(log_file) if log_file else None,
         "seed": suite.seed,
+        "executor": executor or {"kind": "local"},  # where the model calls ran
         **environment(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -208,16 +208,16 @@ def execute(plan: Plan, store: Store, console: Console | None = None,
     try:
         for spec in plan.models:
             backend = pool.backends[spec.name] if pool else _load(spec, runs, store)
-            remote = pool is not None and spec.name in pool.actors
             reporter = RichReporter(console) if console else Reporter()
             try:
                 runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
                                       str(plan.data_dir), log_file, plan.generate, plan.recompute,
-                                      pool.asker if remote else None))
+                                      pool.asker if pool else None,  # an API model asks from here
+                                      pool.describe() if pool else None))
             finally:
                 if console:
                     reporter.close()
-                if remote:
+                if pool:
                     pool.release(spec.name)
     finally:
         if pool:

@@ -96,6 +96,12 @@ class RayPool:
         self.backends: dict[str, Backend] = {}  # the driver's: fingerprints and keys, no weights
         self.jobs: dict[tuple[str, str], list[tuple[list[int], object]]] = {}
 
+    def describe(self) -> dict:
+        """What a run's manifest records of where its model calls ran."""
+        return {"kind": "ray", "address": self.settings.address, "copies": self.settings.copies,
+                "threads": self.threads, "ray": self.ray.__version__,
+                "nodes": sum(1 for n in self.ray.nodes() if n.get("Alive"))}
+
     def _threads(self, asked: int | None) -> int:
         """CPUs per copy: the setting, else bench's thread policy, capped at a node's CPUs."""
         env = os.environ.get(THREADS_ENV, "").strip()
