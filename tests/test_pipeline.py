@@ -29,8 +29,11 @@ PIPE = ROOT / "suites" / "loop.yaml"
 pytestmark = pytest.mark.slow
 
 
-def _sft_checkpoints(results: Path) -> list[Path]:
-    """Checkpoints of the pipeline's SFT run so far (its run folder is in the store)."""
+def _sft_checkpoints(results: Path) -> list[str]:
+    """Complete checkpoints of the pipeline's SFT run so far (its run folder is in the store); a
+    folder still being written does not count: a kill then would leave nothing to resume from."""
+    from bench.train.trainer import last_checkpoint
+
     db = results / "bench.sqlite"
     if not db.is_file():
         return []
@@ -41,7 +44,7 @@ def _sft_checkpoints(results: Path) -> list[Path]:
         rows = []
     finally:
         con.close()
-    return [p for (d,) in rows for p in (Path(d) / "checkpoints").glob("checkpoint-*")]
+    return [c for (d,) in rows if (c := last_checkpoint(Path(d) / "checkpoints"))]
 
 
 def _kill_once_checkpointed(args: list[str], results: Path, log: Path, timeout: float = 900) -> None:
