@@ -10,6 +10,7 @@ from bench.evaluate import runner
 from bench.evaluate.runner import same_output
 from bench.evaluate.suite import run_suite
 from bench.scale import ray_pool
+from bench.scale.ray_pool import RayPool
 from bench.store import Store
 from bench.tasks.loaders import DEMO_DATA_DIR
 from tests.helpers import write_models
@@ -118,6 +119,20 @@ def test_a_copy_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(
         _records(tmp_path / "serial" / "bench.sqlite").keys()
     monkeypatch.delenv(ray_pool.KILL_ENV)
     assert _run(suite, models, tmp_path / "ray", {"kind": "ray"}, ["tiny"])[0].model_calls == 0
+
+
+def test_a_copy_runs_torch_on_the_threads_it_asked_ray_for(cluster, tiny_model_dir):
+    """A copy asks Ray for `threads` CPUs and runs torch on that many: 1 here, where bench's
+    own policy in that process would take both CPUs of the machine."""
+    from bench.config import Executor, ModelSpec
+
+    spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
+    pool = RayPool(Executor(kind="ray", threads=1))
+    try:
+        [copy] = pool._copies(spec)
+        assert cluster.get(copy.torch_threads.remote()) == 1
+    finally:
+        pool.close()
 
 
 def test_without_ray_one_message_names_the_extra(monkeypatch, setup, tmp_path):

@@ -67,6 +67,12 @@ class ModelCopy:
         self._test_kill()
         return outputs, {k: v - before.get(k, 0) for k, v in self.backend.stats.items()}, wall
 
+    def torch_threads(self) -> int:
+        """The thread count torch uses here (bench's policy, from the copy's `threads`)."""
+        import torch
+
+        return torch.get_num_threads()
+
     def _test_kill(self) -> None:
         import ray
 
