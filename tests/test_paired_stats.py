@@ -117,6 +117,16 @@ def test_holm_caps_at_one_and_edge_cases():
     assert holm([0.6, 0.9]) == [1.0, 1.0]
     assert holm([0.03]) == pytest.approx([0.03])  # one test: nothing to correct
     assert holm([]) == []
+
+
+def test_holm_equals_statsmodels_multipletests():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    for m in (2, 3, 7, 20):
+        for _ in range(8):  # each multipletests call runs gc.collect(): few
+            p = rng.random(m) ** 3  # many small ones, some ties after capping
+            assert holm(list(p)) == pytest.approx(list(multipletests(p, method="holm")[1]), abs=1e-12)
     assert holm(()) == []
     out = holm([0.001, 0.2, 0.5, 0.9, 0.04])
     assert all(0.0 <= p <= 1.0 for p in out)

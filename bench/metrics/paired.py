@@ -63,12 +63,15 @@ def permutation_p(candidate: Sequence[float], baseline: Sequence[float], *, seed
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values, in the order given."""
-    from statsmodels.stats.multitest import multipletests
-
-    if not len(pvalues):
-        return []
-    return [float(p) for p in multipletests(list(pvalues), method="holm")[1]]
+    """Holm-adjusted p-values, in the order given: the k-th smallest times (m - k + 1), made
+    monotone, at most 1. The same values as statsmodels' multipletests(method="holm"), which
+    also runs a full gc.collect() per call (seconds per gate in a process holding models)."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)))
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return [float(v) for v in out]
 
 
 def min_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
