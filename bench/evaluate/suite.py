@@ -203,7 +203,8 @@ def execute(plan: Plan, store: Store, console: Console | None = None,
     """Run every model of the plan; with `log_file`, library output goes there, not the terminal.
     With `executor: ray` the local models' calls run on a Ray cluster (bench/scale/ray_pool.py):
     every model's missing shards are sent first, then each model's run commits its own."""
-    pool = _ray_pool(plan, store, log_file is None) if plan.executor.kind == "ray" else None
+    remote = plan.executor.kind == "ray" and plan.generate  # bench judge never asks the models
+    pool = _ray_pool(plan, store, log_file is None) if remote else None
     runs: list[ModelRun] = []
     try:
         for spec in plan.models:
@@ -244,7 +245,7 @@ def _ray_pool(plan: Plan, store: Store, verbose: bool):
     try:
         for spec in plan.models:
             backend = pool.backends[spec.name] = _load(spec, [], store)  # the tokenizer only
-            if plan.generate and not getattr(backend, "parallel", None):
+            if not getattr(backend, "parallel", None):
                 pool.submit(spec, backend, plan.tasks, store, plan.recompute)
     except BaseException:
         pool.close()
