@@ -90,6 +90,10 @@ def run(
     verbose: VerboseOpt = False,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
+    reuse: Annotated[bool, typer.Option(
+        "--reuse-across-versions",
+        help="take answers stored under another backend version (another transformers or torch) "
+             "instead of recomputing them; the run and its pages say so")] = False,
 ) -> None:
     """Score models on a suite; everything already known comes from the cache."""
     from bench.evaluate.suite import run_suite
@@ -97,7 +101,7 @@ def run(
 
     print_runs(out, run_suite(suite, models, model, data_dir, limit, lambda: _store(results),
                               console, trust_remote_code, verbose, _trained(results, model),
-                              executor=_executor(executor, ray_address)))
+                              executor=_executor(executor, ray_address), reuse=reuse))
 
 
 @app.command()

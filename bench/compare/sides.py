@@ -55,4 +55,33 @@ def side_view(run: dict) -> dict:
             "started_at": m.get("started_at"), "ended_at": m.get("ended_at"),
             "git_sha": m.get("git_sha"), "command": m.get("command"),
             "packages": m.get("packages", {}), "backend": backend.get("backend_version") or
-            backend.get("backend"), "content_addressed": backend.get("content_addressed", True)}
+            backend.get("backend"), "content_addressed": backend.get("content_addressed", True),
+            "lock": lock_text(m), "reused": reused_text(m)}
+
+
+def lock_text(manifest: dict) -> str:
+    """Which lock the run's environment was installed from, and whether it still matched."""
+    lock = manifest.get("lock")
+    if not lock:
+        return "not recorded" if "lock" not in manifest else "none (not installed from a lock)"
+    state = "matched" if lock.get("matches") else f"differed in {lock.get('n_drift', '?')} packages"
+    return f"{lock.get('file')} {str(lock.get('sha256'))[:12]} (environment {state})"
+
+
+def environment_text(manifest: dict) -> str:
+    """The versions behind a run's numbers in one line (the leaderboard's model cell)."""
+    packages = manifest.get("packages") or {}
+    parts = [f"{name} {packages[name]}" for name in ("transformers", "torch") if name in packages]
+    if packages.get("cpu_capability"):
+        parts.append(f"CPU {packages['cpu_capability']}")
+    if packages.get("cuda"):
+        parts.append(f"CUDA {packages['cuda']}")
+    return " · ".join(parts + [f"lock {lock_text(manifest)}"])
+
+
+def reused_text(manifest: dict) -> str | None:
+    """The answers a run took from another backend version (`--reuse-across-versions`), if any."""
+    reused = manifest.get("reused_across_versions") or {}
+    if not reused:
+        return None
+    return "; ".join(f"{task}: {r['n']} from {r['backend_version']}" for task, r in reused.items())

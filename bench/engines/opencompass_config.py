@@ -41,7 +41,7 @@ def oc_install() -> OCInstall:
     packages = sorted(venv.glob("lib/python3*/site-packages/opencompass"))
     if not python.exists() or not packages:
         raise BenchError(f"OpenCompass venv not found at {venv}; run `make oc-venv` (or point "
-                         f"{VENV_ENV} at a venv with requirements-opencompass.txt installed)")
+                         f"{VENV_ENV} at a venv installed from requirements/opencompass.lock)")
     dist = sorted(packages[0].parent.glob("opencompass-*.dist-info"))
     version = dist[0].name.removeprefix("opencompass-").removesuffix(".dist-info") if dist else "?"
     return OCInstall(venv, python, packages[0], version)

@@ -12,18 +12,36 @@ from importlib import metadata
 from pathlib import Path
 
 import bench
+from bench.lockfile import lock_record
 
-PACKAGES = ("torch", "transformers", "tokenizers", "peft", "numpy")
+# The packages whose version can move a number bench stores (opencompass lives in its own venv:
+# an OpenCompass task records that venv's version with the task).
+PACKAGES = ("torch", "transformers", "tokenizers", "peft", "trl", "bitsandbytes", "accelerate",
+            "lm-eval", "numpy")
 
 
 def package_versions() -> dict[str, str]:
+    """Python, bench and PACKAGES; where torch runs: its CPU kernel path (`cpu_capability`: the
+    same model and inputs can round differently on AVX2 and AVX512) and CUDA/cuDNN when a GPU is
+    there."""
     versions = {"python": platform.python_version(), "bench": bench.__version__}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
-    return versions
+    return versions | _torch_runtime()
+
+
+def _torch_runtime() -> dict[str, str]:
+    torch = sys.modules.get("torch")  # not loaded: no number of this process came from it
+    if torch is None:
+        return {}
+    found = {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if torch.cuda.is_available():
+        found |= {"cuda": str(torch.version.cuda), "cudnn": str(torch.backends.cudnn.version()),
+                  "gpu": torch.cuda.get_device_name(0)}
+    return found
 
 
 def git_sha(cwd: Path | None = None) -> str | None:
@@ -40,6 +58,7 @@ def git_sha(cwd: Path | None = None) -> str | None:
 def environment() -> dict:
     return {
         "packages": package_versions(),
+        "lock": lock_record(),  # the lock this environment was installed from, and if it still is
         "git_sha": git_sha(),
         "command": sys.argv,
         "host": socket.gethostname(),

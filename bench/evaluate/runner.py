@@ -24,6 +24,7 @@ from bench.config import ModelSpec, SuiteSpec
 from bench.engines import EngineScore, EngineTask
 from bench.errors import BenchError, Interrupted
 from bench.evaluate.manifest import cache_key, environment, score_key
+from bench.evaluate.versions import Elsewhere, stored_elsewhere
 from bench.metrics.stats import mean_ci, suite_average
 from bench.pool import each_as_done
 from bench.store import SCHEMA_VERSION, Store
@@ -41,6 +42,9 @@ class Reporter:
     def advance(self, n: int) -> None: ...
 
     def finish(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        """A line to say before the work it explains (a cache miss and its reason)."""
 
 
 @dataclass
@@ -83,11 +87,12 @@ def signature_of(task: Task, ppl_batch: int | None) -> str:
 
 
 def _oc_batched(backend: Backend, task: Task, store: Store, run_id: str, outputs: list[dict],
-                batch_size: int) -> tuple[list[str], list[dict]]:
+                batch_size: int, backend_id: str) -> tuple[list[str], list[dict]]:
     """The task's ppl outputs as OpenCompass scores them at `batch_size` (suite `ppl_compat`), with
     their keys. Such a value depends on its batch neighbours, so its key holds the batch size, the
-    item's position and the number of items (the data itself is in the task fingerprint)."""
-    model_fp, backend_id, n = backend.fingerprint, backend.info["backend_version"], len(task.samples)
+    item's position and the number of items (the data itself is in the task fingerprint), and the
+    backend version(s) its outputs came from."""
+    model_fp, n = backend.fingerprint, len(task.samples)
     keys = [cache_key(model_fp, task.fingerprint, s.hash, {
         "mode": "ppl", "opencompass_batch_size": batch_size, "position": i, "n_items": n},
         backend_id) for i, s in enumerate(task.samples)]
@@ -193,20 +198,42 @@ def reproduction(task: Task, keys: list[str], stored: dict, fresh: dict) -> dict
     return {"checked": checked, "same": checked - len(ids), "differ": ids[:20], "n_differ": len(ids)}
 
 
+def known_outputs(backend: Backend, spec: ModelSpec, task: Task, store: Store, reuse: bool = False
+                  ) -> tuple[list[str], dict[str, dict], Elsewhere | None]:
+    """Each sample's output key, the outputs the store holds, and the answers to the missing
+    samples stored under another backend version (bench/evaluate/versions.py). With `reuse`,
+    those answers count as known under their own keys, which then stand in the returned list."""
+    keys = output_keys(backend, spec, task)
+    known = store.get_records(keys)
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    elsewhere = stored_elsewhere(store, backend, spec, task, missing) if missing else None
+    if elsewhere and reuse:
+        for i, k in elsewhere.keys.items():
+            keys[i] = k
+            known[k] = elsewhere.records[k]
+    return keys, known, elsewhere
+
+
 def evaluate_task(
     backend: Backend, spec: ModelSpec, task: Task, store: Store, run_id: str,
     reporter: Reporter, seed: int, ppl_batch: int | None = None, generate: bool = True,
-    recompute: bool = False, asker=None,
+    recompute: bool = False, asker=None, reuse: bool = False,
 ) -> TaskResult:
     """One native task. `asker` asks the model for the samples the store lacks (ask_chunks; the
     Ray executor's sends them to model copies on a cluster). With `recompute`, stored answers are
     asked again and compared with the new ones (timings["reproduced"]); the stored ones stay (a
-    key keeps its first record)."""
+    key keeps its first record). Answers stored under another backend version are announced,
+    and taken only with `reuse` (`--reuse-across-versions`)."""
     kind = get_kind(task.kind)
     model_fp = backend.fingerprint
-    keys = output_keys(backend, spec, task)
-    known = store.get_records(keys)
-    stored, known = (known, {}) if recompute else ({}, known)
+    if recompute:
+        keys, elsewhere = output_keys(backend, spec, task), None
+        stored, known = store.get_records(keys), {}
+    else:
+        keys, known, elsewhere = known_outputs(backend, spec, task, store, reuse)
+        stored = {}
+    if elsewhere:
+        reporter.note(elsewhere.note(task.key, reuse))
     store.link_items(run_id, task.key, [(s.id, k) for s, k in zip(task.samples, keys) if k in known])
     todo = [(s, k) for s, k in zip(task.samples, keys) if k not in known]
     if todo and not generate:
@@ -234,7 +261,10 @@ def evaluate_task(
     reproduced = reproduction(task, keys, stored, known) if recompute else None
     outputs = [stored.get(k, known[k]) for k in keys]
     if oc_batch(task, ppl_batch):
-        keys, outputs = _oc_batched(backend, task, store, run_id, outputs, ppl_batch)
+        backend_id = backend.info["backend_version"]
+        if elsewhere and reuse:  # values from a mix of versions are filed as such
+            backend_id += f" reusing {elsewhere.version}"
+        keys, outputs = _oc_batched(backend, task, store, run_id, outputs, ppl_batch, backend_id)
     items = [(s.id, s, k, r) for s, k, r in zip(task.samples, keys, outputs)]
     values, scored = score_outputs(task.scorers, items, store, run_id, task.key)
     metrics = {name: mean_ci(v, seed=seed) for name, v in values.items()}
@@ -244,6 +274,7 @@ def evaluate_task(
         "scored": scored,
         **{k: after.get(k, 0) - before.get(k, 0) for k in ("tokens_pushed", "tokens_naive", "forward_calls")},
         **({"reproduced": reproduced} if reproduced else {}),
+        **({"other_version": elsewhere.summary(reuse)} if elsewhere else {}),
     }
     store.finish_task(run_id, task.key, task.fingerprint, signature_of(task, ppl_batch), metrics, timings)
     rows = task.rows.summary() if task.rows else None
@@ -306,6 +337,7 @@ def run_model(
     spec: ModelSpec, backend: Backend, suite: SuiteSpec, tasks: list[Task | EngineTask], store: Store,
     reporter: Reporter | None = None, data_dir: str = "", log_file: Path | None = None,
     generate: bool = True, recompute: bool = False, asker=None, executor: dict | None = None,
+    reuse: bool = False,
 ) -> ModelRun:
     reporter = reporter or Reporter()
     batch = suite.ppl_compat.opencompass_batch_size if suite.ppl_compat else None
@@ -320,6 +352,8 @@ def run_model(
         "log_file": str(log_file) if log_file else None,
         "seed": suite.seed,
         "executor": executor or {"kind": "local"},  # where the model calls ran
+        "backend": {"backend_version": backend.info["backend_version"]},  # all of it at the end
+        "reuse_across_versions": reuse,
         **environment(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -332,7 +366,8 @@ def run_model(
         for task in tasks:
             if isinstance(task, Task):
                 result.tasks.append(evaluate_task(backend, spec, task, store, run_id, reporter,
-                                                  suite.seed, batch, generate, recompute, asker))
+                                                  suite.seed, batch, generate, recompute, asker,
+                                                  reuse))
             else:
                 result.tasks.append(evaluate_engine_task(backend, spec, task, store, run_id,
                                                          reporter, suite.seed))
@@ -363,10 +398,13 @@ def run_model(
                                                   result.api["completion_tokens"])
             result.api["currency"] = spec.prices.currency
     result.judges = _judge_usage(tasks, judges_before)
+    reused = {t.task: t.timings["other_version"] for t in result.tasks
+              if t.timings.get("other_version", {}).get("reused")}
     store.finish_run(run_id, manifest_update={
         "ended_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "average": result.average,
         "totals": totals, "backend": backend.info, **({"api": result.api} if result.api else {}),
         **({"judge_usage": result.judges} if result.judges else {}),
+        **({"reused_across_versions": reused} if reused else {}),
     })
     return result
 

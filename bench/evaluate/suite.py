@@ -56,6 +56,9 @@ class RichReporter(Reporter):
     def finish(self) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+
     def close(self) -> None:
         self.progress.stop()
 
@@ -129,6 +132,7 @@ class Plan:
     models: list[ModelSpec]
     generate: bool = True  # False (bench judge): score stored answers, never ask the model
     recompute: bool = False  # ask the model again despite stored answers, and compare with them
+    reuse: bool = False  # take answers stored under another backend version (marked as such)
     executor: Executor = Executor()  # where the model calls run (the suite's, or the command's)
 
 
@@ -214,7 +218,7 @@ def execute(plan: Plan, store: Store, console: Console | None = None,
                 runs.append(run_model(spec, backend, plan.suite, plan.tasks, store, reporter,
                                       str(plan.data_dir), log_file, plan.generate, plan.recompute,
                                       pool.asker if pool else None,  # an API model asks from here
-                                      pool.describe() if pool else None))
+                                      pool.describe() if pool else None, plan.reuse))
             finally:
                 if console:
                     reporter.close()
@@ -246,7 +250,7 @@ def _ray_pool(plan: Plan, store: Store, verbose: bool):
         for spec in plan.models:
             backend = pool.backends[spec.name] = _load(spec, [], store)  # the tokenizer only
             if not getattr(backend, "parallel", None):
-                pool.submit(spec, backend, plan.tasks, store, plan.recompute)
+                pool.submit(spec, backend, plan.tasks, store, plan.recompute, plan.reuse)
     except BaseException:
         pool.close()
         raise
@@ -258,12 +262,14 @@ def run_suite(
     limit: int | None, store: Store | Callable[[], Store], console: Console | None = None,
     trust_remote_code: bool = False, verbose: bool = True,
     trained: dict[str, ModelSpec] | None = None, judges: list[str] | None = None,
-    generate: bool = True, executor: dict | None = None,
+    generate: bool = True, executor: dict | None = None, reuse: bool = False,
 ) -> list[ModelRun]:
     """Plan, then execute. `store` may be a function that opens it, called only once the input
-    has passed every check. Without `verbose`, library output goes to results/logs/."""
+    has passed every check. Without `verbose`, library output goes to results/logs/. `reuse`:
+    answers stored under another backend version are taken (--reuse-across-versions)."""
     plan = plan_run(suite_path, models_path, names, data_dir, limit, trust_remote_code, console,
                     trained, judges, generate, executor)
+    plan.reuse = reuse
     store = store if isinstance(store, Store) else store()
     with third_party_output(log_path(store.path.parent), verbose, console) as log:
         runs = execute(plan, store, console, log)

@@ -230,6 +230,7 @@ def _view(data: dict) -> dict:
             "device": _text(m.get("device")), "run_id": _text(m.get("run_id")),
             "params": m.get("params"), "tokens_pushed": m.get("tokens_pushed"),
             "trust_remote_code": bool(m.get("trust_remote_code")),
+            "environment": _text(m.get("environment")), "reused": _text(m.get("reused")),
             "base_url": _text(m.get("base_url")) if m.get("base_url") else "",
             "content_addressed": m.get("content_addressed", True) is not False,
             "api": _api_view(m.get("api")) if m.get("base_url") else None,

@@ -26,7 +26,7 @@ from dataclasses import replace
 from bench.backends.base import Backend
 from bench.config import Executor, ModelSpec
 from bench.errors import BenchError
-from bench.evaluate.runner import CHUNK, add_cost, output_keys
+from bench.evaluate.runner import CHUNK, add_cost, known_outputs, output_keys
 from bench.store import Store
 from bench.tasks.base import Task
 from bench.tasks.kinds import get_kind
@@ -127,14 +127,16 @@ class RayPool:
         return self.actors[spec.name]
 
     def submit(self, spec: ModelSpec, backend: Backend, tasks: list, store: Store,
-               recompute: bool = False) -> None:
+               recompute: bool = False, reuse: bool = False) -> None:
         """Send every shard the store lacks for this model (all, to recompute) before anything
-        is committed."""
+        is committed (with `reuse`, answers stored under another backend version are not lacked)."""
         for task in tasks:
             if not isinstance(task, Task):
                 continue
-            keys = output_keys(backend, spec, task)
-            known = {} if recompute else store.get_records(keys)
+            if recompute:
+                keys, known = output_keys(backend, spec, task), {}
+            else:
+                keys, known, _ = known_outputs(backend, spec, task, store, reuse)
             todo = [i for i, k in enumerate(keys) if k not in known]
             if todo:
                 self._send(spec, task, todo)

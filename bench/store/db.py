@@ -190,6 +190,14 @@ class Store:
         keys = ("run_id", "suite", "model", "status", "started", "ended", "manifest")
         return dict(zip(keys, row[:-1] + (json.loads(row[-1]),)))
 
+    def backend_versions(self, model_fp: str) -> list[str]:
+        """The backend versions this model's runs used, newest run first."""
+        rows = self._db.execute(
+            "SELECT json_extract(manifest, '$.backend.backend_version') AS v FROM runs WHERE "
+            "json_extract(manifest, '$.model_fingerprint') = ? AND v IS NOT NULL ORDER BY started "
+            "DESC", (model_fp,))
+        return list(dict.fromkeys(v for (v,) in rows))
+
     def scored_outputs(self, run_id: str, task: str) -> dict[tuple[str, str], str]:
         """(sample_id, scorer) -> the cache key of the output that score was given to."""
         rows = self._db.execute(
