@@ -6,6 +6,7 @@ The file's path is in each run's manifest (`log_file`).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -119,3 +120,19 @@ def _redact_file(path: Path) -> None:
     if clean != text:
         with atomic_path(path) as tmp:
             tmp.write_text(clean, encoding="utf-8")
+
+
+def import_bitsandbytes() -> None:
+    """Import bitsandbytes (where installed) without the warning its import sets off in torch.
+
+    torch 2.13 warns "`torch.jit.script_method` is deprecated" when its own torch/utils/mkldnn.py
+    is imported; bitsandbytes 0.50 imports it (its torch.compile decorators pull in
+    torch._inductor), and peft imports bitsandbytes whenever it builds or loads a LoRA. Neither
+    call is bench's, so that one warning of that one import is silenced here; call this before
+    peft or bitsandbytes is used."""
+    if "bitsandbytes" in sys.modules or importlib.util.find_spec("bitsandbytes") is None:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
+                                category=DeprecationWarning)
+        import bitsandbytes  # noqa: F401

@@ -255,6 +255,10 @@ def lora_dir(tiny_model_dir, tmp_path_factory):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from bench.logs import import_bitsandbytes
+
+    import_bitsandbytes()  # before peft does (a torch deprecation warning: bench/logs.py)
+
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],

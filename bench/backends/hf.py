@@ -28,6 +28,7 @@ from bench.backends.scoring import TrieScoring
 from bench.config import ModelSpec
 from bench.errors import BenchError
 from bench.files import read_text
+from bench.logs import import_bitsandbytes
 
 BACKEND_VERSION = "hf/2"  # 2: inputs cut to max_seq_len from the left, as OpenCompass
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -169,6 +170,7 @@ class HFBackend(OCEncoding, GreedyDecoding, TrieScoring):
             if self.device.type != "cuda" and self.spec.quantization == "none":
                 model = model.to(self.device)
             if self.spec.adapter:
+                import_bitsandbytes()  # peft imports it (quietly: bench/logs.py)
                 try:
                     from peft import PeftModel
                 except ModuleNotFoundError:

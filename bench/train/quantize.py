@@ -10,6 +10,9 @@ def bnb_config(kind: str, compute_dtype, quant_storage=None):
     On CPU bitsandbytes runs both through its CPU backend. `quant_storage`: the dtype the 4-bit
     values are packed in; DeepSpeed ZeRO-3 shards them only when it is the model's dtype (PEFT,
     "Use PEFT QLoRA and DeepSpeed with ZeRO3")."""
+    from bench.logs import import_bitsandbytes
+
+    import_bitsandbytes()
     try:
         import bitsandbytes  # noqa: F401 - its absence is the message below
         from transformers import BitsAndBytesConfig

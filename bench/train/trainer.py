@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from bench import threads
 from bench.chat import render, with_system
 from bench.config import ModelSpec
 from bench.errors import BenchError
+from bench.logs import import_bitsandbytes
 from bench.train.config import TrainConfig
+
+import_bitsandbytes()  # peft (every LoRA here) imports it; quietly: bench/logs.py
 
 SAMPLE_TOKENS = 128  # new tokens per sampled answer
 
@@ -134,6 +138,9 @@ def _args(cfg: TrainConfig, out: Path, has_eval: bool, cpu: bool, quiet: bool = 
     from trl import DPOConfig, SFTConfig
 
     common = dict(
+        # TRL defaults gradient_checkpointing to True, transformers 5 renamed it (the old name
+        # warns): the same setting under its new name
+        activation_checkpointing=True,
         output_dir=str(out), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.scheduler, warmup_steps=cfg.warmup_ratio,  # a float < 1: a ratio
@@ -199,7 +206,12 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     peft = cfg.finetuning == "lora"
     checkpoints = run_dir / "checkpoints"
     last = last_checkpoint(checkpoints)
-    trainer.train(resume_from_checkpoint=last)
+    with warnings.catch_warnings():
+        # TRL 1.16's DPOTrainer reads model.is_gradient_checkpointing (trl/models/utils.py,
+        # disable_gradient_checkpointing), an alias transformers 5 deprecated: not bench's call
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                category=FutureWarning)
+        trainer.train(resume_from_checkpoint=last)
     saved = run_dir / ("adapter" if peft else "model")
     trainer.save_model(str(saved))  # every process takes part (ZeRO-3 gathers); the main one writes
     if not trainer.is_world_process_zero():
