@@ -207,10 +207,11 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     checkpoints = run_dir / "checkpoints"
     last = last_checkpoint(checkpoints)
     with warnings.catch_warnings():
-        # TRL 1.16's DPOTrainer reads model.is_gradient_checkpointing (trl/models/utils.py,
-        # disable_gradient_checkpointing), an alias transformers 5 deprecated: not bench's call
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
-                                category=FutureWarning)
+        # TRL 1.16's DPOTrainer toggles checkpointing through aliases transformers 5 deprecated
+        # (model.is_gradient_checkpointing, gradient_checkpointing_disable/_enable in
+        # trl/models/utils.py disable_gradient_checkpointing): not bench's calls
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r"`(is_)?gradient_"
+                                r"checkpointing(_enable|_disable)?` is deprecated")
         trainer.train(resume_from_checkpoint=last)
     saved = run_dir / ("adapter" if peft else "model")
     trainer.save_model(str(saved))  # every process takes part (ZeRO-3 gathers); the main one writes
