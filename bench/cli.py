@@ -36,6 +36,10 @@ VerboseOpt = Annotated[bool, typer.Option(
 ExecutorOpt = Annotated[Optional[str], typer.Option(
     "--executor", help="where model calls run: local, or ray (a Ray cluster; pip install "
     "'bench[ray]'); default the suite's `executor`, else local")]
+TrustOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code", envvar=TRUST_ENV,
+    help="allow models.yaml entries with trust_remote_code: true to run the Python code of their "
+         f"folder or Hub repo (env {TRUST_ENV}=1); refused without it")]
 RayAddressOpt = Annotated[Optional[str], typer.Option(
     "--ray-address", help="Ray cluster to use (implies --executor ray); default RAY_ADDRESS, "
     "else a local cluster for this run")]
@@ -83,10 +87,7 @@ def run(
         help="FewCLUE/CLUE data root (env BENCH_DATA_DIR); 'github' fetches FewCLUE, checksummed")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
     results: ResultsOpt = None,
-    trust_remote_code: Annotated[bool, typer.Option(
-        "--trust-remote-code", envvar=TRUST_ENV,
-        help="allow models.yaml entries with trust_remote_code: true to run their folder's Python "
-             f"code (env {TRUST_ENV}=1)")] = False,
+    trust_remote_code: TrustOpt = False,
     verbose: VerboseOpt = False,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
@@ -121,6 +122,7 @@ def judge(
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N samples per task")] = None,
     results: ResultsOpt = None,
     verbose: VerboseOpt = False,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Judge a suite's stored answers again (another judge or rubric), or compare two models
     pairwise; never generates: answers come from an earlier `bench run`."""
@@ -132,10 +134,11 @@ def judge(
                              "run` answered the suite with)")
         judge_pairwise(suite, models, baseline, candidate, judge_names, human, data_dir, limit,
                        lambda: _store(results), _trained(results, [baseline, candidate]),
-                       console, out, verbose)
+                       console, out, verbose, trust_remote_code)
     else:
         judge_scores(suite, models, model, judge_names, human, data_dir, limit,
-                     lambda: _store(results), _trained(results, model), console, out, verbose)
+                     lambda: _store(results), _trained(results, model), console, out, verbose,
+                     trust_remote_code)
 
 
 @app.command()
@@ -153,8 +156,7 @@ def prefdata(
     name: Annotated[str, typer.Option(help="dataset name (file and dataset_info entry)")] = "prefdata",
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N rows")] = None,
     results: ResultsOpt = None,
-    trust_remote_code: Annotated[bool, typer.Option(
-        "--trust-remote-code", envvar=TRUST_ENV, help=f"(env {TRUST_ENV}=1)")] = False,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Build DPO pairs through a judge: a good answer is chosen against a poor one, a weak one
     rejected against the judge's improved answer. Resumable; malformed verdicts are counted."""
@@ -184,6 +186,7 @@ def train(
     num_processes: Annotated[int, typer.Option(min=1, help="accelerate: processes (GPUs)")] = 2,
     accelerate_config: Annotated[Optional[str], typer.Option(
         help="accelerate: a config file, or a shipped one: zero2, zero3 (DeepSpeed; CUDA only)")] = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Fine-tune a model (SFT or DPO; LoRA/QLoRA or full) and register the output by name."""
     from bench.logs import log_path, third_party_output
@@ -192,7 +195,11 @@ def train(
 
     root = _store_path(results).parent
     launch = _launch(launcher, num_processes, accelerate_config, verbose)
-    plan = plan_training(config, models, root, launch=launch)  # all input checked first
+    plan = plan_training(config, models, root, launch=launch,  # all input checked first
+                         trust_remote_code=trust_remote_code)
+    if plan.base.trust_remote_code:
+        console.print(f"[yellow]warning:[/] base '{escape(plan.base.name)}' runs the Python code in "
+                      f"{escape(plan.base.path)} (trust_remote_code, opted in)", soft_wrap=True)
     for o in plan.overlaps:
         console.print(f"[yellow]warning:[/] held-out {escape(o.id)} shares a span with training "
                       f"rows {escape(', '.join(o.train_ids))}: {escape(o.span[:80])}", soft_wrap=True)
@@ -326,13 +333,14 @@ def pipeline(
     verbose: VerboseOpt = False,
     executor: ExecutorOpt = None,
     ray_address: RayAddressOpt = None,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """select -> train -> evaluate -> gate -> report. Unchanged stages are skipped; the exit
     code is the gate's (0 pass, 1 fail; 2 bad input)."""
     from bench.pipeline.run import print_summary, run_pipeline
 
     result = run_pipeline(path, _store_path(results).parent, from_stage, console, data_dir,
-                          verbose, reports, _executor(executor, ray_address))
+                          verbose, reports, _executor(executor, ray_address), trust_remote_code)
     print_summary(out, result)
     if result["verdict"] != "pass":
         raise typer.Exit(1)
@@ -407,12 +415,14 @@ def demo(
     results: ResultsOpt = None,
     reports: Annotated[Optional[Path], typer.Option(help="reports folder (default reports/)")] = None,
     verbose: VerboseOpt = False,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Offline default: the whole loop (suites/loop.yaml) on tiny local models and the demo
     domain: select, train, evaluate with a served judge, gate, report. Exit code: the gate's."""
     from bench.demo import run_demo
 
-    code = run_demo(data_dir, _store_path(results).parent, reports, console, out, verbose)
+    code = run_demo(data_dir, _store_path(results).parent, reports, console, out, verbose,
+                    trust_remote_code)
     if code:
         raise typer.Exit(code)
 
@@ -426,9 +436,7 @@ def serve(
     models: ModelsOpt = Path("models.yaml"),
     results: ResultsOpt = None,
     timeout: Annotated[float, typer.Option(min=1, help="seconds to wait until it is ready")] = 600,
-    trust_remote_code: Annotated[bool, typer.Option(
-        "--trust-remote-code", envvar=TRUST_ENV,
-        help=f"allow an entry with trust_remote_code: true (env {TRUST_ENV}=1)")] = False,
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Serve a model over an OpenAI-compatible API until Ctrl-C or SIGTERM; print the
     models.yaml entry (backend: openai) that points at it."""

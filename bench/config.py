@@ -203,12 +203,18 @@ class ModelsFile(Strict):
             for problem in path_problems(m):
                 raise BenchError(f"{where}: model '{m.name}': {problem}; fix it, "
                                  "or give a Hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'")
-            if m.trust_remote_code and not trust_remote_code:
-                raise BenchError(
-                    f"{where}: model '{m.name}' sets trust_remote_code: true, which "
-                    f"runs the Python code in {m.path} on this machine; if you trust it, also pass "
-                    f"--trust-remote-code (or set {TRUST_ENV}=1)")
+            check_remote_code(m, trust_remote_code, where)
         return chosen
+
+
+def check_remote_code(spec, allowed: bool, where: str = "") -> None:
+    """An entry with `trust_remote_code: true` runs Python code from its folder (or Hub repo) when
+    it loads: every command that loads a model refuses it unless the user also opted in."""
+    if getattr(spec, "trust_remote_code", False) and not allowed:
+        raise BenchError(
+            f"{where + ': ' if where else ''}model '{spec.name}' sets trust_remote_code: true, which "
+            f"runs the Python code in {spec.path} on this machine; if you trust it, also pass "
+            f"--trust-remote-code (or set {TRUST_ENV}=1)")
 
 
 def _names_as_entries(items):

@@ -79,7 +79,7 @@ def ensure_demo_models(root: Path = DEMO_MODELS_DIR, console: Console | None = N
 
 
 def run_demo(data_dir: Path | None, results: Path, reports: Path | None, console: Console,
-             out: Console, verbose: bool = False) -> int:
+             out: Console, verbose: bool = False, trust_remote_code: bool = False) -> int:
     """The README's main job: build the tiny candidates, pre-train one of them a little
     (`bench train bench/domain/kids-warmup.yaml`), then the loop (`bench pipeline
     suites/loop.yaml`): select, train, evaluate with the served demo judge, gate, report.
@@ -97,6 +97,7 @@ def run_demo(data_dir: Path | None, results: Path, reports: Path | None, console
         warm = train(WARMUP, DEMO_MODELS, results, console)
     console.print(f"candidate {warm.output}: {'pre-trained' if warm.trained else 'already pre-trained'} "
                   f"({warm.steps} steps, bench train {WARMUP})", markup=False)
-    result = run_pipeline(DEMO_PIPELINE, results, None, console, data_dir, verbose, reports)
+    result = run_pipeline(DEMO_PIPELINE, results, None, console, data_dir, verbose, reports,
+                          trust_remote_code=trust_remote_code)
     print_summary(out, result)
     return 0 if result["verdict"] == "pass" else 1

@@ -24,13 +24,13 @@ def _agreement(m: dict | None, key: str) -> str:
 
 
 def judge_scores(suite, models, names, judges, human, data_dir, limit, store, trained, console,
-                 out, verbose) -> None:
+                 out, verbose, trust_remote_code: bool = False) -> None:
     from bench.evaluate.suite import run_suite
     from bench.report.terminal import print_runs
 
     labels = read_labels(human)[1] if human else None
-    runs = run_suite(suite, models, names, data_dir, limit, store, console, False, verbose,
-                     trained, judges, generate=False)
+    runs = run_suite(suite, models, names, data_dir, limit, store, console, trust_remote_code,
+                     verbose, trained, judges, generate=False)
     print_runs(out, runs)
     if labels is None:
         return
@@ -50,7 +50,7 @@ def judge_scores(suite, models, names, judges, human, data_dir, limit, store, tr
 
 
 def judge_pairwise(suite, models, baseline, candidate, judges, human, data_dir, limit, store,
-                   trained, console, out, verbose) -> None:
+                   trained, console, out, verbose, trust_remote_code: bool = False) -> None:
     from bench.evaluate.suite import plan_run
     from bench.judge.pairwise import run_pairwise
     from bench.logs import log_path, third_party_output
@@ -58,8 +58,8 @@ def judge_pairwise(suite, models, baseline, candidate, judges, human, data_dir, 
     if baseline == candidate:
         raise BenchError("--baseline and --candidate name the same model")
     labels = read_labels(human)[0] if human else None
-    plan = plan_run(Path(suite), Path(models), [baseline, candidate], data_dir, limit, False,
-                    console, trained, judges[:1] if judges else None, generate=False)
+    plan = plan_run(Path(suite), Path(models), [baseline, candidate], data_dir, limit,
+                    trust_remote_code, console, trained, judges[:1] if judges else None, generate=False)
     opened = store() if callable(store) else store
     with third_party_output(log_path(opened.path.parent), verbose, console):
         results = run_pairwise(plan, opened, baseline, candidate, judges[0] if judges else None)

@@ -24,6 +24,23 @@ from bench.store import Store
 VERSION = 1
 
 
+def check_models_remote_code(spec, path: Path, allowed: bool) -> None:
+    """Before any stage runs: each models.yaml entry the pipeline loads (candidates, training
+    bases, the judge) may run its folder's code only with the user's opt-in."""
+    from bench.config import check_remote_code, load_models
+    from bench.train.config import load_train_config
+
+    listed = {m.name: m for m in load_models(spec.path(spec.models)).models}
+    judge = spec.evaluate.judge
+    names = [(n, "select.candidates") for n in spec.select.candidates]
+    names += [(judge.model, "evaluate.judge.model")] if judge else []
+    for config in spec.train.configs + ([judge.train] if judge and judge.train else []):
+        names.append((load_train_config(spec.path(config)).base, f"base of {config}"))
+    for name, key in names:
+        if name in listed:
+            check_remote_code(listed[name], allowed, f"{path}: {key}")
+
+
 def _done(store: Store, name: str, stage: str, fp: str) -> dict | None:
     for run in reversed(store.finished_runs(f"pipeline:{name}")):
         if run["model"] == stage and run["manifest"].get("input_fp") == fp:
@@ -35,17 +52,20 @@ def _done(store: Store, name: str, stage: str, fp: str) -> dict | None:
 
 def run_pipeline(path: Path, results: Path, from_stage: str | None, console: Console,
                  data_dir: Path | None = None, verbose: bool = False,
-                 reports: Path | None = None, executor: dict | None = None) -> dict:
+                 reports: Path | None = None, executor: dict | None = None,
+                 trust_remote_code: bool = False) -> dict:
     """Run (or skip) every stage; returns {'state', 'summary', 'verdict', 'counts'}.
-    `executor` (--executor, --ray-address) overrides the file's `executor` keys."""
+    `executor` (--executor, --ray-address) overrides the file's `executor` keys;
+    `trust_remote_code` is the user's opt-in for entries that run their folder's code."""
     if from_stage is not None and from_stage not in STAGES:
         raise BenchError(f"--from {from_stage}: not a stage{suggest(from_stage, STAGES)}")
     spec = load_pipeline(path)
+    check_models_remote_code(spec, path, trust_remote_code)
     env = os.environ.get("BENCH_DATA_DIR")  # first match wins: --data-dir, env, the file's
     data = data_dir or (Path(env) if env else None) or (spec.path(spec.data_dir) if spec.data_dir else None)
     store = Store(results / "bench.sqlite")
     ctx = Ctx(spec, results, store, console, data, verbose, reports=reports,
-              executor=executor or {})
+              executor=executor or {}, trust_remote_code=trust_remote_code)
     state, summary = {}, []
     start = STAGES.index(from_stage) if from_stage else len(STAGES)
     for i, stage in enumerate(STAGES):

@@ -30,6 +30,7 @@ class Ctx:
     recompute: bool = False  # --from: ask the models again and check that answers reproduce
     reports: Path | None = None  # --reports: instead of the file's report.out
     executor: dict = field(default_factory=dict)  # --executor / --ray-address over the file's
+    trust_remote_code: bool = False  # --trust-remote-code: entries that run their folder's code
     counts: dict = field(default_factory=lambda: {"model_calls": 0, "training_steps": 0})
     reproduced: dict = field(default_factory=lambda: {"checked": 0, "same": 0, "differ": []})
 
@@ -52,7 +53,7 @@ class Ctx:
 
         where = (self.spec.executor.model_dump(exclude_unset=True) if self.spec.executor else {})
         plan = plan_run(self.spec.path(suite), self.models, names, self.data_dir, limit,
-                        console=self.console, trained=self.trained(names),
+                        self.trust_remote_code, console=self.console, trained=self.trained(names),
                         executor=where | self.executor)
         plan.recompute = self.recompute
         return plan
@@ -63,9 +64,16 @@ class Ctx:
 
         return third_party_output(log_path(self.results), self.verbose, self.console)
 
+    def plan_training(self, path: Path, overrides: dict | None = None):
+        from bench.train.run import plan_training
+
+        return plan_training(path, self.models, self.results, overrides,
+                             trust_remote_code=self.trust_remote_code)
+
     def train(self, path: Path, plan=None, verify: bool = False):
         from bench.train.run import train
 
+        plan = plan or self.plan_training(path)
         with self.quiet():
             result = train(path, self.models, self.results, self.console, plan, verify)
         self.counts["training_steps"] += result.steps if result.trained else 0
@@ -187,11 +195,9 @@ def train_inputs(ctx: Ctx, state: dict) -> dict:
 
 
 def train_run(ctx: Ctx, state: dict) -> dict:
-    from bench.train.run import plan_training
-
     base, trained = state["select"]["winner"], []
     for path, output in _outputs(ctx):
-        plan = plan_training(path, ctx.models, ctx.results, {"base": base, "output": output})
+        plan = ctx.plan_training(path, {"base": base, "output": output})
         result = ctx.train(path, plan, verify=ctx.recompute)
         trained.append({"name": output, "fingerprint": result.fingerprint, "steps": result.steps,
                         "trained": result.trained, "run_dir": str(result.run_dir),
@@ -212,7 +218,6 @@ def train_run(ctx: Ctx, state: dict) -> dict:
 
 def _judge_identity(ctx: Ctx) -> dict | None:
     from bench.config import APIModelSpec
-    from bench.train.run import plan_training
 
     j = ctx.spec.evaluate.judge
     if j is None:
@@ -222,8 +227,7 @@ def _judge_identity(ctx: Ctx) -> dict | None:
     if isinstance(listed.get(j.model), APIModelSpec):
         return {"judge": judge, "entry": listed[j.model].model_dump()}
     if j.train:
-        return {"judge": judge, "train_key": plan_training(
-            ctx.spec.path(j.train), ctx.models, ctx.results).key}
+        return {"judge": judge, "train_key": ctx.plan_training(ctx.spec.path(j.train)).key}
     return {"judge": judge, "weights": model_fp(ctx, j.model)}
 
 
@@ -231,7 +235,7 @@ def _judge_identity(ctx: Ctx) -> dict | None:
 def judge_model(ctx: Ctx) -> Iterator:
     """The judge's API entry: a models.yaml one as it is, else the local model served (trained
     first when the pipeline says how) for as long as the stage runs."""
-    from bench.config import APIModelSpec
+    from bench.config import APIModelSpec, check_remote_code
     from bench.serve.server import serving
     from bench.train.registry import resolve
     j = ctx.spec.evaluate.judge
@@ -242,6 +246,7 @@ def judge_model(ctx: Ctx) -> Iterator:
     if j.train:
         ctx.train(ctx.spec.path(j.train))
     spec = resolve(j.model, ctx.models, ctx.store.path)
+    check_remote_code(spec, ctx.trust_remote_code, f"pipeline {ctx.spec.name}: evaluate.judge")
     ctx.console.print(f"serving judge {j.model} with transformers serve", markup=False)
     with serving(spec, "transformers", log_dir=ctx.results / "logs") as server:
         yield APIModelSpec.model_validate(server.entry)

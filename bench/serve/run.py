@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.config import TRUST_ENV, ModelSpec, path_problems
+from bench.config import ModelSpec, check_remote_code, path_problems
 from bench.errors import BenchError, Interrupted
 from bench.serve.engines import check_engine
 from bench.serve.server import ServerFailed, serving
@@ -24,10 +24,7 @@ def model_entry(name: str, models_path: Path, store_path: Path,
                          f"{spec.path}); bench serve starts servers for local models (backend: hf)")
     for problem in path_problems(spec):
         raise BenchError(f"model '{name}': {problem}; fix its entry in {models_path}")
-    if spec.trust_remote_code and not trust_remote_code:
-        raise BenchError(f"model '{name}' sets trust_remote_code: true, which runs the Python code "
-                         f"in {spec.path} on this machine; if you trust it, also pass "
-                         f"--trust-remote-code (or set {TRUST_ENV}=1)")
+    check_remote_code(spec, trust_remote_code)
     return spec
 
 

@@ -115,11 +115,14 @@ class TrainPlan:
 
 
 def plan_training(config_path: Path, models_path: Path, results: Path,
-                  overrides: dict | None = None, launch=None) -> TrainPlan:
+                  overrides: dict | None = None, launch=None,
+                  trust_remote_code: bool = False) -> TrainPlan:
     """Check the config, the base and every data row (exit 2 on bad input) before any model
     loads or anything is written. `overrides` replace config keys (the pipeline sets the base
-    and the output name); `launch` (bench.scale.launch.Launch): several processes."""
+    and the output name); `launch` (bench.scale.launch.Launch): several processes. A base with
+    `trust_remote_code: true` is refused unless `trust_remote_code` (the user's opt-in)."""
     from bench.backends.hf import HFBackend
+    from bench.config import check_remote_code
     from bench.train.registry import resolve
 
     cfg = load_train_config(config_path)
@@ -130,6 +133,7 @@ def plan_training(config_path: Path, models_path: Path, results: Path,
 
         check(launch, cfg)
     base = resolve(cfg.base, models_path, results / "bench.sqlite")
+    check_remote_code(base, trust_remote_code, f"{config_path}: base")
     rows, digests = read_data(cfg, config_path.parent)
     backend = HFBackend(base)  # the tokenizer only: no weights load here
     if not backend.tokenizer.chat_template:
