@@ -6,7 +6,9 @@ a token-id prompt as a tuple of tuples). `script(key, attempt)` says what its at
 
 Actions: "ok"; "429" (Retry-After: 1); "500"; "timeout" (answers after `slow_s`, past the
 client's timeout); "drop" (a connection closed mid-body); "empty" (no choices); "nonjson";
-"nologprobs" (ok, but echo requests get no log-probabilities).
+"nologprobs" (ok, but echo requests get no log-probabilities); "nousage" (ok, without `usage`).
+Streamed requests also: "stream-empty" (events with `choices: []` only), "stream-html" (a 200
+HTML page), "stream-cut" (a 200 JSON body cut short, no events).
 """
 
 from __future__ import annotations
@@ -127,6 +129,15 @@ class ScriptedServer:
             h.end_headers()
             h.wfile.write(raw)
             return None
+        if action in ("stream-html", "stream-cut") and body.get("stream"):
+            raw = (b"<html><body>502 Bad Gateway</body></html>" if action == "stream-html"
+                   else b'{"id": "x", "object": "chat.completion", "choi')
+            h.send_response(200)
+            h.send_header("content-type", "text/html" if action == "stream-html" else "application/json")
+            h.send_header("content-length", str(len(raw)))
+            h.end_headers()
+            h.wfile.write(raw)
+            return None
         chat = "messages" in body
         if action == "empty":
             return h._json(200, {"id": "x", "object": "chat.completion" if chat else
@@ -135,12 +146,16 @@ class ScriptedServer:
             return h._json(200, self._echo(body, action))
         text = self.answer(key)[: body.get("max_tokens", 16)]
         usage = {"prompt_tokens": 10, "completion_tokens": len(text), "total_tokens": 10 + len(text)}
+        if action == "nousage":
+            usage = None
         if body.get("stream"):
-            return self._stream(h, text, usage, chat)
+            return self._stream(h, "" if action == "stream-empty" else text, usage, chat,
+                                none=action == "stream-empty")
         choice = ({"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
                   if chat else {"index": 0, "finish_reason": "stop", "text": text})
         return h._json(200, {"id": "x", "object": "chat.completion" if chat else "text_completion",
-                             "created": 0, "model": self.model, "choices": [choice], "usage": usage})
+                             "created": 0, "model": self.model, "choices": [choice],
+                             **({"usage": usage} if usage else {})})
 
     def _echo(self, body: dict, action: str) -> dict:
         """`logprobs(prompts)` gives per prompt (token log-probabilities, first None; whether
@@ -161,7 +176,7 @@ class ScriptedServer:
                 "choices": choices, "usage": {"prompt_tokens": sum(map(len, prompts)),
                                               "completion_tokens": 0, "total_tokens": 0}}
 
-    def _stream(self, h, text: str, usage: dict, chat: bool) -> None:
+    def _stream(self, h, text: str, usage: dict | None, chat: bool, none: bool = False) -> None:
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
         h.send_header("connection", "close")
@@ -174,7 +189,14 @@ class ScriptedServer:
                          "created": 0, "model": self.model, "choices": [delta]}
                 h.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 h.wfile.flush()
-            h.wfile.write(f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk', 'created': 0, 'model': self.model, 'choices': [], 'usage': usage})}\n\n".encode())
+            if not none:  # the finishing chunk real servers send
+                end = ({"index": 0, "delta": {}, "finish_reason": "stop"} if chat else
+                       {"index": 0, "text": "", "finish_reason": "stop"})
+                h.wfile.write(f"data: {json.dumps({'id': 'x', 'object': 'chat.completion.chunk' if chat else 'text_completion', 'created': 0, 'model': self.model, 'choices': [end]})}\n\n".encode())
+            last = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": self.model,
+                    "choices": [], **({"usage": usage} if usage else {})}
+            if usage or none:
+                h.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
             h.wfile.write(b"data: [DONE]\n\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client closed the stream: the answer was decided

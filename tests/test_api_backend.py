@@ -302,3 +302,51 @@ def test_leaderboard_marks_api_models_and_shows_throughput(tmp_path):
     assert "not content-addressed" in html and ">API<" in html
     assert "API throughput" in html and "requests/s" in html
     assert "<b>A</b>" not in html and "&lt;b&gt;A&lt;/b&gt;" in html  # model output is escaped
+
+
+def test_an_unusable_stream_is_retried_and_never_stored_as_an_answer(tmp_path):
+    """Early stop streams the answer: a 200 that carries no choices (an HTML page, a cut body,
+    `choices: []` events) is retried; a sample whose every attempt is unusable fails the run
+    with the reason, and nothing is stored for it (it was stored as the answer '' before)."""
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=4)
+    results = tmp_path / "results"
+    script = Plan(["stream-html", "ok"], ["stream-cut", "ok"], ["stream-empty", "ok"], ["ok"])
+    with ScriptedServer(script=script) as server:
+        models = api_models(tmp_path / "models.yaml", server.base_url, concurrency=1,
+                            generation={"early_stop": True, "max_new_tokens": 8})
+        done = cli("run", "--suite", str(suite), "--models", str(models), "--results", str(results))
+        assert done.returncode == 0, done.stderr
+    assert [server.requests[k] for k in script.order] == [2, 2, 2, 1]
+    con = sqlite3.connect(results / "bench.sqlite")
+    records = [json.loads(r) for (r,) in con.execute("SELECT record FROM records")]
+    manifest = json.loads(con.execute("SELECT manifest FROM runs").fetchone()[0])
+    con.close()
+    assert sorted(r["prediction"] for r in records) == ["A"] * 4
+    assert manifest["api"]["retries"] == 3 and manifest["api"]["errors"] == 0  # retried, not failed
+
+    always = tmp_path / "always"
+    with ScriptedServer(script=lambda key, attempt: "stream-empty") as server:
+        models = api_models(tmp_path / "models2.yaml", server.base_url, concurrency=1,
+                            max_retries=1, generation={"early_stop": True, "max_new_tokens": 8})
+        done = cli("run", "--suite", str(suite), "--models", str(models), "--results", str(always))
+    assert done.returncode == 1
+    assert "the stream carried no choices (content-type text/event-stream)" in done.stderr
+    con = sqlite3.connect(always / "bench.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+    con.close()
+
+
+def test_tokens_without_usage_are_unknown_not_zero(tmp_path):
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=3)
+    with ScriptedServer(script=lambda key, attempt: "nousage") as server:
+        models = api_models(tmp_path / "models.yaml", server.base_url)
+        store = Store(tmp_path / "b.sqlite")
+        [run] = run_suite(suite, models, None, DEMO_DATA_DIR, None, store)
+        records = store.run_records(run.run_id, "bustm-dev")
+    assert all(r["api"]["prompt_tokens"] is None and r["api"]["usage_missing"] == 1 for r in records)
+    assert run.api["usage_missing"] == 3 and run.api["prompt_tokens"] is None
+    assert run.api["output_tokens_per_s"] is None
+    from bench.report.terminal import api_line
+
+    assert "tokens unknown for 3 requests" in api_line(run.api)

@@ -1,8 +1,10 @@
 """Requests to an OpenAI-compatible server through the `openai` client, with its own retries off:
 bench retries (and counts) them here. Transient failures -- 429 (its Retry-After honoured), 5xx,
 timeouts, dropped connections, a 200 whose body is not JSON or has no choices -- are retried with
-exponential backoff and full jitter; anything else fails at once with what the server said. The
-API key never leaves this module: every message is scrubbed of it."""
+exponential backoff and full jitter; anything else fails at once with what the server said.
+`errors` counts requests that failed for good (a request that succeeded on a retry is a retry,
+not an error); a response without `usage` leaves its tokens unknown (`usage_missing`), never 0.
+The API key never leaves this module: every message is scrubbed of it."""
 
 from __future__ import annotations
 
@@ -41,11 +43,16 @@ class Meter:
 
     def __init__(self) -> None:
         self.requests = self.retries = self.prompt_tokens = self.completion_tokens = 0
+        self.usage_missing = 0
         self.latency_s = 0.0
 
     def summary(self) -> dict:
+        """This sample's requests; tokens None where a response did not say (no `usage`)."""
+        known = not self.usage_missing
         return {"requests": self.requests, "retries": self.retries, "latency_s": self.latency_s,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+                "prompt_tokens": self.prompt_tokens if known else None,
+                "completion_tokens": self.completion_tokens if known else None,
+                **({"usage_missing": self.usage_missing} if self.usage_missing else {})}
 
 
 class Requester:
@@ -71,7 +78,7 @@ class Requester:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.stats = {"requests": 0, "retries": 0, "errors": 0, "prompt_tokens": 0,
-                      "completion_tokens": 0}
+                      "completion_tokens": 0, "usage_missing": 0}
         self.latencies: list[float] = []
         self._next_start = 0.0
         self._local = threading.local()
@@ -115,11 +122,11 @@ class Requester:
                 response = send()
                 check(response)
             except self.retryable as exc:
-                with self.lock:
-                    self.stats["errors"] += 1
                 if self.stopping.is_set():
                     raise Interrupted(2, "") from None
                 if attempt >= self.spec.max_retries:
+                    with self.lock:
+                        self.stats["errors"] += 1  # failed for good
                     raise ServerFailed(f"{self.where}: {what} failed after {attempt} retries: "
                                        f"{self._describe(exc)}") from None
                 delay = _retry_after(exc)
@@ -140,17 +147,21 @@ class Requester:
                                    f"{self._hint(exc.status_code)}") from None
             latency = time.monotonic() - t0
             usage = getattr(response, "usage", None)
-            used = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
+            missing = usage is None or getattr(usage, "prompt_tokens", None) is None
+            used = (0, 0) if missing else (usage.prompt_tokens or 0,
+                                           getattr(usage, "completion_tokens", 0) or 0)
             with self.lock:
                 self.stats["requests"] += 1
                 self.stats["prompt_tokens"] += used[0]
                 self.stats["completion_tokens"] += used[1]
+                self.stats["usage_missing"] += missing
                 self.latencies.append(latency)
             if meter:
                 meter.requests += 1
                 meter.latency_s += latency
                 meter.prompt_tokens += used[0]
                 meter.completion_tokens += used[1]
+                meter.usage_missing += missing
             return response
 
     def _describe(self, exc: Exception) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from types import SimpleNamespace
 
 from bench.backends.api_client import BadResponse, Requester
 from bench.backends.base import dir_fingerprint, new_stats, oc_chat_messages
@@ -33,8 +32,14 @@ _MODEL_FIELDS = ("root", "parent", "revision", "owned_by")  # stable across rest
 
 
 class _Streamed:
-    def __init__(self, text: str, usage):
+    def __init__(self, text: str, usage, usable: str | None):
         self.text, self.usage = text, usage
+        self.problem = usable  # why the stream is no answer (None: it is one)
+
+
+def _content_type(stream) -> str:
+    response = getattr(stream, "response", None)
+    return (response.headers.get("content-type") if response is not None else None) or "none"
 
 
 class OpenAIBackend(OCEncoding, TrieScoring):
@@ -214,20 +219,27 @@ class OpenAIBackend(OCEncoding, TrieScoring):
         def send():
             if stop is None:
                 return create(**kw)
-            text, usage, pieces = "", None, 0
+            text, usage, choices = "", None, 0
             stream = create(**kw, stream=True, stream_options={"include_usage": True})
             for chunk in stream:
                 usage = getattr(chunk, "usage", None) or usage
-                if chunk.choices and (piece := delta_of(chunk.choices[0])):
-                    text, pieces = text + piece, pieces + 1
-                    if stop(text):  # the answer is decided: stop paying for tokens
-                        stream.close()
-                        break
-            # closed early, the server sent no usage: a streamed piece is about one token
-            return _Streamed(text, usage or SimpleNamespace(prompt_tokens=0, completion_tokens=pieces))
+                if chunk.choices:
+                    choices += 1
+                    if piece := delta_of(chunk.choices[0]):
+                        text += piece
+                        if stop(text):  # the answer is decided: stop paying for tokens
+                            stream.close()
+                            break
+            # closed early, the server sent no usage: its tokens stay unknown
+            problem = None if choices else (  # an HTML page, a cut body, `choices: []`
+                "the stream carried no choices (content-type "
+                f"{_content_type(stream)}): no answer in it")
+            return _Streamed(text, usage, problem)
 
         def check(response) -> None:
             if isinstance(response, _Streamed):
+                if response.problem:
+                    raise BadResponse(response.problem)
                 return
             if not getattr(response, "choices", None):
                 raise BadResponse("the response has no choices")

@@ -393,7 +393,7 @@ def run_model(
     if api_before is not None:
         result.api = api_figures(backend.stats, api_before[0], backend.latencies[api_before[1]:],
                                  totals["wall_s"])
-        if result.api and getattr(spec, "prices", None):
+        if result.api and getattr(spec, "prices", None) and not result.api["usage_missing"]:
             result.api["cost"] = spec.prices.cost(result.api["prompt_tokens"],
                                                   result.api["completion_tokens"])
             result.api["currency"] = spec.prices.currency
@@ -434,12 +434,16 @@ def _judge_usage(tasks: list, before: dict | None = None) -> dict:
 
 
 def api_figures(after: dict, before: dict, latencies: list[float], wall: float) -> dict | None:
-    """An API model's throughput over this run's requests (None when it sent none)."""
-    n = {k: after[k] - before[k] for k in ("requests", "retries", "errors", "prompt_tokens",
-                                           "completion_tokens")}
+    """An API model's throughput over this run's requests (None when it sent none). Token
+    counts cover the responses that reported `usage`; `usage_missing` counts the others, and
+    when no response reported any, the token figures are None (unknown, not 0)."""
+    n = {k: after.get(k, 0) - before.get(k, 0) for k in (
+        "requests", "retries", "errors", "prompt_tokens", "completion_tokens", "usage_missing")}
     if not n["requests"] and not n["errors"]:
         return None
+    if n["requests"] and n["usage_missing"] == n["requests"]:
+        n["prompt_tokens"] = n["completion_tokens"] = None
     p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if latencies else (None, None)
+    out_tps = n["completion_tokens"] / wall if wall and n["completion_tokens"] is not None else None
     return n | {"wall_s": wall, "requests_per_s": n["requests"] / wall if wall else None,
-                "output_tokens_per_s": n["completion_tokens"] / wall if wall else None,
-                "latency_p50_s": p50, "latency_p95_s": p95}
+                "output_tokens_per_s": out_tps, "latency_p50_s": p50, "latency_p95_s": p95}

@@ -85,7 +85,9 @@ def api_line(api: dict) -> str:
     return (f"{api['requests']} requests · {api['requests_per_s'] or 0:.2f} requests/s · "
             f"{api['output_tokens_per_s'] or 0:.1f} output tokens/s · latency p50 "
             f"{sec(api['latency_p50_s'])}, p95 {sec(api['latency_p95_s'])} · retries "
-            f"{api['retries']} · errors {api['errors']}{cost}")
+            f"{api['retries']} · errors {api['errors']}{cost}"
+            + (f" · tokens unknown for {api['usage_missing']} requests (no usage in the response)"
+               if api.get("usage_missing") else ""))
 
 
 def _remote_code(spec) -> str:
