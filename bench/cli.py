@@ -197,6 +197,8 @@ def train(
     launch = _launch(launcher, num_processes, accelerate_config, verbose)
     plan = plan_training(config, models, root, launch=launch,  # all input checked first
                          trust_remote_code=trust_remote_code)
+    for line in plan.warnings():  # bad rows skipped, rows dropped: as `bench run` says them
+        console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     if plan.base.trust_remote_code:
         console.print(f"[yellow]warning:[/] base '{escape(plan.base.name)}' runs the Python code in "
                       f"{escape(plan.base.path)} (trust_remote_code, opted in)", soft_wrap=True)

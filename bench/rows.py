@@ -53,7 +53,11 @@ class RowLog:
         """Warnings for the terminal: each bad row (the first SHOWN), then what was dropped."""
         out = [f"{w}: {r}" for w, r in self.bad_rows[:SHOWN]]
         if len(self.bad_rows) > SHOWN:
-            out.append(f"{self.source}: ... and {len(self.bad_rows) - SHOWN} more bad rows")
+            by_reason = Counter(r for _, r in self.bad_rows).most_common()
+            out.append(f"{self.source}: ... and {len(self.bad_rows) - SHOWN} more bad rows; all "
+                       f"{len(self.bad_rows)} by reason: "
+                       + "; ".join(f"{n} × {r}" for r, n in by_reason[:8])
+                       + (f"; {len(by_reason) - 8} other reasons" if len(by_reason) > 8 else ""))
         out += [f"{self.source}: dropped {n} rows: {reason}" for reason, n in self.dropped.items()]
         return out
 
@@ -69,11 +73,13 @@ class RowLog:
         return None
 
 
-def check(log: RowLog, max_bad_fraction: float = MAX_BAD_FRACTION) -> None:
-    """Exit 2 when no row is left or too many are bad: the bad rows, then why, then what to do."""
+def check(log: RowLog, max_bad_fraction: float = MAX_BAD_FRACTION,
+          rest: str = "in the suite to score the rest") -> None:
+    """Exit 2 when no row is left or too many are bad: the bad rows, then why, then what to do
+    (`rest`: where max_bad_fraction is set, and what raising it does)."""
     problem = log.problem(max_bad_fraction)
     if problem and log.bad_rows:
         raise BenchError("\n".join([*log.lines(), problem]) + "\nfix the rows listed, or raise "
-                         "max_bad_fraction in the suite to score the rest")
+                         f"max_bad_fraction {rest}")
     if problem:
         raise BenchError(f"{problem}: the file holds no usable row; check the data dir and split")

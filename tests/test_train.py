@@ -103,7 +103,7 @@ def test_answer_only_loss_and_one_rendering_for_training_and_evaluation(workdir,
                              for r in _rows("sft_train.jsonl", 2)), encoding="utf-8")
     cfg = TrainConfig(method="sft", base="tiny", output="x", data=[str(plain)], system="你是童装店客服。",
                       quantization="none", max_length=256, batch_size=2)
-    rows, _ = read_data(cfg, workdir)
+    rows, *_ = read_data(cfg, workdir)
     spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
     trainer, tok, _, _ = build_trainer(cfg, spec, dataset_rows(cfg, rows), workdir / "mask")
     evaluated = HFBackend(spec.model_copy(update={"system": cfg.system}))
@@ -176,7 +176,7 @@ def test_quantized_base_loads_as_bitsandbytes_layers_and_trains(workdir, tiny_mo
                       quantization=quantization, max_length=128, batch_size=2, max_steps=3,
                       learning_rate=5e-3, lora={"r": 4, "alpha": 8, "dropout": 0.0},
                       logging_steps=1, save_steps=100)
-    rows, _ = read_data(cfg, workdir)
+    rows, *_ = read_data(cfg, workdir)
     spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
     trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / quantization)
     quantized = [m for m in trainer.model.modules() if type(m).__name__ == layer]
@@ -325,7 +325,7 @@ def test_packed_rows_do_not_attend_across_each_other(workdir, tiny_model_dir):
 
     cfg = TrainConfig(method="sft", base="tiny", output="x", data=["sft_train.jsonl"],
                       quantization="none", max_length=256, batch_size=2, packing=True)
-    rows, _ = read_data(cfg, workdir)
+    rows, *_ = read_data(cfg, workdir)
     spec = ModelSpec(name="tiny", path=str(tiny_model_dir), device="cpu", dtype="float32")
     trainer, *_ = build_trainer(cfg, spec, dataset_rows(cfg, rows[:4]), workdir / "packed")
     batch = next(iter(trainer.get_train_dataloader()))

@@ -4,6 +4,7 @@ file:line and reason, skipped and counted; dataset_info.json entries are followe
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -375,3 +376,42 @@ def test_file_level_errors(tmp_path):
     (tmp_path / "t.csv").write_text("instruction,output\n", encoding="utf-8")
     with pytest.raises(BenchError, match="convert it to JSON Lines"):
         read_sft(tmp_path / "t.csv")
+
+
+def test_bench_train_prints_counts_and_records_every_row_it_skips(tmp_path, tiny_model_dir):
+    """`bench run`'s row policy for training rows: each bad row printed as file:line, a summary
+    by reason when there are many, the counts in the training's manifest; a null key is named
+    null, and the way out names the training config (it named the suite)."""
+    import sqlite3
+
+    from tests.helpers import bench_cli, write_models
+
+    good = (Path(__file__).parents[1] / "bench/domain/data/pref_train.jsonl").read_text(
+        "utf-8").splitlines()[:88]
+    same = json.loads(good[0]) | {"rejected": json.loads(good[0])["chosen"]}
+    lines = good[:40] + ["{not json"] * 5 + [json.dumps(same, ensure_ascii=False)] * 4 + \
+        [json.dumps(json.loads(good[1]) | {"chosen": None}, ensure_ascii=False)] * 3 + good[40:]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_models(tmp_path / "models.yaml", tiny=tiny_model_dir)
+    config = {"method": "dpo", "base": "tiny", "output": "tiny-dpo", "data": ["pairs.jsonl"],
+              "quantization": "none", "max_steps": 1, "batch_size": 2, "max_length": 128,
+              "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}
+    (tmp_path / "dpo.yaml").write_text(json.dumps(config), encoding="utf-8")
+    done = bench_cli("train", "dpo.yaml", "--models", "models.yaml", "--results", "results",
+                     cwd=tmp_path)
+    assert done.returncode == 2  # 12 of 100 bad, over the default 5%
+    assert "raise max_bad_fraction in the training config to train on the rest" in done.stderr
+    (tmp_path / "dpo.yaml").write_text(json.dumps(config | {"max_bad_fraction": 0.2}), "utf-8")
+    done = bench_cli("train", "dpo.yaml", "--models", "models.yaml", "--results", "results",
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    err = " ".join(done.stderr.split())
+    assert "pairs.jsonl:41: " in err and "pairs.jsonl:46: 'chosen' equals 'rejected'" in err
+    assert "... and 2 more bad rows; all 12 by reason: 5 × " in err
+    assert "4 × 'chosen' equals 'rejected'" in err and "3 × 'chosen' is null" in err
+    con = sqlite3.connect(tmp_path / "results" / "bench.sqlite")
+    [record] = [json.loads(r) for (r,) in con.execute("SELECT record FROM trainings")]
+    con.close()
+    read = record["manifest"]["rows_read"]
+    assert (read["read"], read["kept"], read["bad"]) == (100, 88, 12)
+    assert record["manifest"]["rows"] == 88 and len(read["bad_rows"]) == 12

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench.config import load_models
 from bench.errors import BenchError
@@ -67,8 +68,11 @@ class Ctx:
     def plan_training(self, path: Path, overrides: dict | None = None):
         from bench.train.run import plan_training
 
-        return plan_training(path, self.models, self.results, overrides,
+        plan = plan_training(path, self.models, self.results, overrides,
                              trust_remote_code=self.trust_remote_code)
+        for line in plan.warnings():
+            self.console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+        return plan
 
     def train(self, path: Path, plan=None, verify: bool = False):
         from bench.train.run import train

@@ -83,12 +83,20 @@ class _Row:
         return None if key is None else self.data.get(key)
 
     def text(self, name: str) -> str:
+        self._present(name)
         return _text(self.get(name), f"'{self.key(name)}'")
+
+    def _present(self, name: str) -> None:
+        """A key given as null is named as such (not as missing)."""
+        key = self.keys.get(name, name)
+        if key is not None and key in self.data and self.data[key] is None:
+            raise ValueError(f"'{key}' is null")
 
     def optional(self, name: str) -> str | None:
         return _optional(self.get(name), f"'{self.key(name)}'")
 
     def need(self, name: str, typ: type, desc: str):
+        self._present(name)
         value, what = self.get(name), f"'{self.key(name)}'"
         if value is None:
             raise ValueError(f"{what} is missing")

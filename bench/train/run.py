@@ -44,9 +44,10 @@ class TrainResult:
     reproduced: dict | None = None  # verify: the same weights again? (see verify_training)
 
 
-def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
-    """The config's rows (SFT or preference by method) and each file's sha256; exit 2 past
-    max_bad_fraction, before any model loads."""
+def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str], RowLog]:
+    """The config's rows (SFT or preference by method), each file's sha256 and what was read
+    (bad rows by file:line, dropped ones by reason: printed, counted and recorded as `bench
+    run` does); exit 2 past max_bad_fraction, before any model loads."""
     rows: list = []
     digests = []
     log = RowLog(", ".join(d.path for d in cfg.data))
@@ -68,8 +69,8 @@ def read_data(cfg: TrainConfig, base_dir: Path) -> tuple[list, list[str]]:
         rows += got
         digests.append(file_sha256(path) if path.is_file() else
                        fingerprint_of(*[file_sha256(p) for p in sorted(path.glob("*.json*"))]))
-    check(log, cfg.max_bad_fraction)
-    return rows, digests
+    check(log, cfg.max_bad_fraction, "in the training config to train on the rest")
+    return rows, digests, log
 
 
 def dataset_rows(cfg: TrainConfig, rows: list) -> list[dict]:
@@ -112,6 +113,11 @@ class TrainPlan:
     key: str
     overlaps: list  # held-out items found in the training data (bench.train.decontam.Overlap)
     launch: object = None  # bench.scale.launch.Launch: train in several processes
+    read: RowLog | None = None  # rows read, kept, bad (skipped) and dropped
+
+    def warnings(self) -> list[str]:
+        """What the terminal says before training: each bad row skipped, then what was dropped."""
+        return self.read.lines() if self.read else []
 
 
 def plan_training(config_path: Path, models_path: Path, results: Path,
@@ -134,7 +140,7 @@ def plan_training(config_path: Path, models_path: Path, results: Path,
         check(launch, cfg)
     base = resolve(cfg.base, models_path, results / "bench.sqlite")
     check_remote_code(base, trust_remote_code, f"{config_path}: base")
-    rows, digests = read_data(cfg, config_path.parent)
+    rows, digests, read = read_data(cfg, config_path.parent)
     backend = HFBackend(base)  # the tokenizer only: no weights load here
     if not backend.tokenizer.chat_template:
         raise BenchError(f"model '{base.name}': its tokenizer has no chat template, and bench "
@@ -143,7 +149,7 @@ def plan_training(config_path: Path, models_path: Path, results: Path,
     processes = launch.num_processes if launch else 1
     return TrainPlan(cfg, config_path, base, base_fp, rows, digests,
                      train_key(cfg, base_fp, digests, processes),
-                     contamination(cfg, rows, config_path.parent), launch)
+                     contamination(cfg, rows, config_path.parent), launch, read)
 
 
 def contamination(cfg: TrainConfig, rows: list, base_dir: Path) -> list:
@@ -184,6 +190,7 @@ def train(config_path: Path, models_path: Path, results: Path, console=None,
                            record.get("merged"), replaced)
     manifest = {"config": cfg.model_dump(), "config_file": str(config_path), "base": base.model_dump(),
                 "base_fingerprint": base_fp, "data_sha256": digests, "rows": len(rows),
+                **({"rows_read": plan.read.summary()} if plan.read else {}),
                 "held_out_overlaps": [o.__dict__ for o in plan.overlaps], **environment()}
     store.start_training(key, cfg.output, str(run_dir), {"manifest": manifest})
     t0 = time.perf_counter()
