@@ -558,3 +558,14 @@ def test_cut_text_states_its_full_length_in_browser(open_page):
     # texts that were not cut carry no note
     assert pg.locator("section#bustm-dev .cut").count() == 1
     assert pg.errors == []
+
+
+def test_nul_and_bidi_controls_from_a_model_are_shown_not_obeyed():
+    """Escaping stops markup, not these: a NUL byte, or a right-to-left override that reverses
+    everything after it on the page. Each is printed as a visible escape."""
+    data = example_data()
+    data["examples"]["ocnli-dev"][0]["prediction"] = "A\x00B \u202egnp.exe\u202c \u2067x\u2069"
+    html = render_leaderboard(data)
+    shown = html.replace(_json_block(html), "")  # the JSON block is data, never drawn
+    assert "\x00" not in html and not re.search("[\u202a-\u202e\u2066-\u2069]", shown)
+    assert "A\\u0000B \\u202egnp.exe\\u202c \\u2067x\\u2069" in html

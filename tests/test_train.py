@@ -250,6 +250,7 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(workdir
     resumed = subprocess.run([*cmd, "--results", str(killed)], env=env, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert "resuming tiny-resume from checkpoint-" in resumed.stderr  # it says so, and from where
     store = Store(killed / "bench.sqlite")
     record = store.training(store.trained_models()["tiny-resume"]["train_key"])["record"]
     assert "checkpoint-" in (record["manifest"]["ran"]["resumed_from"] or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,11 +26,25 @@ COLLAPSE_LINES = 12
 BAD_ROWS_SHOWN = 20  # a task's bad data rows listed on the page; the count says how many in all
 
 
+# Model output is untrusted text. Escaping stops markup; these would still corrupt the page: a NUL
+# byte, and bidirectional controls that reorder everything after them (U+202A-202E embeddings
+# and overrides, U+2066-2069 isolates, LRM/RLM/ALM). Every expression a template prints shows
+# each as a visible escape ("\u202e").
+_CONTROLS = re.compile("[\x00\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def visible_controls(value):
+    if isinstance(value, str) and not isinstance(value, Markup) and _CONTROLS.search(value):
+        return _CONTROLS.sub(lambda m: f"\\u{ord(m[0]):04x}", value)
+    return value
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
+        finalize=visible_controls,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

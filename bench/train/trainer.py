@@ -206,6 +206,9 @@ def run_trainer(cfg: TrainConfig, spec: ModelSpec, rows: list[dict], run_dir: Pa
     peft = cfg.finetuning == "lora"
     checkpoints = run_dir / "checkpoints"
     last = last_checkpoint(checkpoints)
+    if last and console is not None and trainer.is_world_process_zero():
+        console.print(f"resuming {cfg.output} from {Path(last).name} (an earlier run of it was "
+                      f"stopped; {run_dir})", soft_wrap=True, markup=False)
     with warnings.catch_warnings():
         # TRL 1.16's DPOTrainer toggles checkpointing through aliases transformers 5 deprecated
         # (model.is_gradient_checkpointing, gradient_checkpointing_disable/_enable in
