@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -68,7 +69,27 @@ def _launch(launcher: str, num_processes: int, config: str | None, verbose: bool
 
 
 def _store_path(results: Path | None) -> Path:
-    return (results or Path(os.environ.get(RESULTS_ENV, "results"))) / "bench.sqlite"
+    """results/bench.sqlite, its folder checked (not created) before anything runs: a file in
+    its place, or a place where no folder can be made, is exit 2 naming it."""
+    folder = results or Path(os.environ.get(RESULTS_ENV, "results"))
+    where = f"--results {folder}" if results else (
+        f"{RESULTS_ENV}={folder}" if os.environ.get(RESULTS_ENV) else f"results folder {folder}")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise BenchError(f"{where}: {existing} is a file, not a folder; point it at a folder "
+                         "(it is made if missing)")
+    if not folder.is_dir():  # made later, once the input is checked: can it be?
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".bench-check-", dir=existing))
+        except OSError as exc:
+            raise BenchError(f"{where}: cannot make a folder in {existing} ({exc.strerror}); "
+                             "point it at a folder you can write") from None
+    store = folder / "bench.sqlite"
+    if store.exists() and not store.is_file():
+        raise BenchError(f"{where}: {store} is not a file; move it away or use another folder")
+    return store
 
 
 def _store(results: Path | None):

@@ -93,3 +93,22 @@ def test_leaderboard_without_runs_of_the_suite(tmp_path):
 ])
 def test_command_line_mistakes_are_usage_errors(args, needle):
     assert_bad_input(bench_cli(*args), needle)
+
+
+@pytest.mark.parametrize("results,needle", [
+    ("FILE", "is a file, not a folder"),
+    ("FILE/sub", "is a file, not a folder"),
+    ("/proc/no-such/results", "cannot make a folder in /proc"),
+])
+def test_a_results_folder_that_cannot_be_is_bad_input_before_anything_runs(
+        tmp_path, models_file, results, needle):
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    results = results.replace("FILE", str(tmp_path / "file"))
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=2)
+    for args in (["run", "--suite", str(suite), "--models", str(models_file)], ["models"],
+                 ["train", str(tmp_path / "missing.yaml")]):
+        done = bench_cli(*args, "--results", results)
+        assert done.returncode == 2, (args, done.stderr)
+        assert f"--results {results}: " in done.stderr and needle in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and "Error:" not in done.stderr
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "not a folder"
