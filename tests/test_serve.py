@@ -405,3 +405,47 @@ def test_serving_a_lora_with_a_template_override(tiny_model_dir, lora_dir, tmp_p
         rendered = _tokenizer(spec)("<你好>", add_special_tokens=False)["input_ids"]
         assert usage["prompt_tokens"] == len(rendered)
     assert not s.tmp.exists() and s.process.returncode is not None
+
+
+def test_a_server_dies_with_a_killed_bench(tmp_path):
+    """bench starts servers in their own session (to stop them as a group), so a SIGKILLed bench
+    (a killed `bench demo`) used to leave its judge server running; the kernel now ends it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT
+
+    code = ("import sys, time\nfrom bench.serve.server import spawn\n"
+            f"p = spawn([sys.executable, '-c', 'import time; time.sleep(600)'], "
+            f"open({str(tmp_path / 'log')!r}, 'w'))\n"
+            "print(p.pid, flush=True)\ntime.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # running
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if _zombie(child):
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(child, signal.SIGKILL)
+        raise AssertionError("the server outlived its killed parent")
+
+
+def _zombie(pid: int) -> bool:
+    """Dead, not yet reaped (its parent is gone: init reaps it soon)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -94,6 +94,28 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def spawn(argv: list[str], log) -> subprocess.Popen:
+    """A server process in its own session (stopped as a group), writing to `log`, that dies
+    with bench: a SIGKILLed bench cannot stop it, so on Linux the kernel sends it SIGTERM when
+    its parent ends (PR_SET_PDEATHSIG; the kernel ties it to the thread that spawned it, so call
+    this from a thread that lives as long as the server: bench serves from the main thread)."""
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child, before the server starts
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # not Linux: the server outlives a killed bench
+            return
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=die_with_parent,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def free_port(host: str, port: int = 0) -> int:
     """`port` if nothing listens there (0: any free port), else a BenchError."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -175,10 +197,8 @@ def serving(spec: ModelSpec, engine: str = "transformers", host: str = "127.0.0.
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"$ {' '.join(launch.argv)}\n")
             log.flush()
-            server = Server(spec.name, engine, base_url, launch.model_id, subprocess.Popen(
-                launch.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}),
-                log_path, entry, tmp)
+            server = Server(spec.name, engine, base_url, launch.model_id,
+                            spawn(launch.argv, log), log_path, entry, tmp)
         _wait_ready(server, timeout)
         yield server
     finally:
