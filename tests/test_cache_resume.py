@@ -120,6 +120,9 @@ def test_signal_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path, model
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    statuses = [s for (s,) in sqlite3.connect(db).execute("SELECT status FROM runs ORDER BY started")]
+    # SIGKILL left its run `running`: the rerun saw that process gone and marked it
+    assert statuses == ["killed" if sig == signal.SIGKILL else "interrupted", "done"]
     store = Store(db)
     assert store.count("records") == n  # every sample once, nothing recomputed twice
     (final,) = store.latest_runs("s")

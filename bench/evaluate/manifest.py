@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -62,6 +63,7 @@ def environment() -> dict:
         "git_sha": git_sha(),
         "command": sys.argv,
         "host": socket.gethostname(),
+        "pid": os.getpid(),  # with host: a `running` run whose process is gone was killed
         "platform": platform.platform(),
     }
 

@@ -14,6 +14,8 @@ bench/store/migrate.py.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -124,13 +126,33 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, suite: str, model: str, manifest: dict) -> str:
+        """A new run; earlier runs of the same suite and model left `running` by a process that
+        is gone (SIGKILL, a crash, a power cut) are marked `killed` first."""
         run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.mark_killed(suite, model)
         with self._tx():
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, NULL, ?)",
                 (run_id, suite, model, time.time(), json.dumps(manifest, ensure_ascii=False)),
             )
         return run_id
+
+    def mark_killed(self, suite: str, model: str) -> list[str]:
+        """`running` runs of (suite, model) whose process (pid and host in the manifest) no
+        longer runs on this host become `killed`; returns their ids."""
+        here = socket.gethostname()
+        gone = []
+        for run_id, manifest in self._db.execute(
+                "SELECT run_id, manifest FROM runs WHERE suite=? AND model=? AND status='running'",
+                (suite, model)).fetchall():
+            m = json.loads(manifest)
+            if m.get("host") == here and isinstance(m.get("pid"), int) and not _alive(m["pid"]):
+                gone.append(run_id)
+        if gone:
+            with self._tx():
+                self._db.executemany("UPDATE runs SET status='killed' WHERE run_id=? AND "
+                                     "status='running'", [(r,) for r in gone])
+        return gone
 
     def finish_task(
         self, run_id: str, task: str, task_fp: str, signature: str, metrics: dict, timings: dict
@@ -290,6 +312,22 @@ class Store:
         assert table in {"records", "scores", "runs", "run_items", "run_tasks", "run_scores",
                          "trainings", "models"}
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:  # a zombie is gone too
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def with_scores(output: dict, scores: dict[str, dict]) -> dict:
