@@ -418,6 +418,10 @@ def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -
             fields = (list(BACKEND_SPECS[err["tag"][0]].model_fields) if loc[0] == "models"
                       and len(loc) == 3 else _fields_at(model, loc[:-1]))
             msg = f"unknown key '{loc[-1]}'{suggest(str(loc[-1]), fields)}"
+        elif err["type"] == "model_type" and not loc:  # a list or a scalar where keys belong
+            fields = [n for n, f in model.model_fields.items() if f.is_required()]
+            msg = (f"expected a mapping of keys (required: {', '.join(fields)}), not a "
+                   f"{_yaml_kind(data)}; see the README for this file's layout")
         elif err["type"] == "union_tag_invalid":
             tag = err["ctx"]["tag"]
             loc, key = (*loc, "backend"), f"{key}.backend"
@@ -426,6 +430,11 @@ def _messages(model: type[Strict], exc: ValidationError, data, source: Source) -
             msg = err["msg"]
         messages.append(f"{source.where(*loc)}: {_entry_label(data, loc)}{key}: {msg}")
     return messages
+
+
+def _yaml_kind(data) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(data), type(data).__name__)
 
 
 def _validate(model: type[Strict], path: Path, empty: str, items: str):

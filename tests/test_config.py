@@ -77,3 +77,16 @@ def test_duplicate_model_names_rejected(tmp_path):
     path = write(tmp_path, "models:\n  - {name: a, path: x}\n  - {name: a, path: y}\n")
     with pytest.raises(BenchError, match=r"f\.yaml:3: model name 'a' is used twice \(lines 2 and 3\)"):
         load_models(path)
+
+
+@pytest.mark.parametrize("text,kind", [("- bustm\n- tnews\n", "list"), ("just words\n", "string")])
+def test_a_file_that_is_not_a_mapping_is_told_the_keys_it_needs(tmp_path, text, kind):
+    path = tmp_path / "suite.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BenchError) as err:
+        load_suite(path)
+    assert str(err.value) == (f"{path}:1: (top level): expected a mapping of keys (required: name, "
+                              f"tasks), not a {kind}; see the README for this file's layout")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BenchError, match=r"required: models\), not a "):
+        load_models(path)
