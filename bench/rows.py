@@ -78,6 +78,9 @@ def check(log: RowLog, max_bad_fraction: float = MAX_BAD_FRACTION,
     """Exit 2 when no row is left or too many are bad: the bad rows, then why, then what to do
     (`rest`: where max_bad_fraction is set, and what raising it does)."""
     problem = log.problem(max_bad_fraction)
+    if problem and log.bad_rows and not log.kept:
+        raise BenchError("\n".join([*log.lines(), problem]) + "\nnot one row is usable: is this "
+                         "the file meant? (its rows are named above by line, never quoted)")
     if problem and log.bad_rows:
         raise BenchError("\n".join([*log.lines(), problem]) + "\nfix the rows listed, or raise "
                          f"max_bad_fraction {rest}")

@@ -344,3 +344,22 @@ def test_remote_code_in_the_folder_does_not_run_when_not_asked_for(tmp_path, rem
                env={"HF_MODULES_CACHE": str(tmp_path / "modules")})
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
+
+
+def test_a_data_file_that_is_not_what_the_key_expects_names_suite_key_and_path(tmp_path, models_file):
+    """A suite may point outside its folder (the shipped held-out suite does), but a file with no
+    usable row is refused naming the suite's line, the key, the resolved path, and never quotes
+    a line of it."""
+    secret = tmp_path / "elsewhere" / "secrets.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:TOP-SECRET-LINE\nuser:x:1000:1000:ANOTHER-LINE\n", encoding="utf-8")
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    suite = suites / "s.yaml"
+    suite.write_text("name: s\ntasks:\n  - {name: shop, kind: open, data: ../elsewhere/secrets.txt}\n",
+                     encoding="utf-8")
+    proc = run(tmp_path, "--suite", str(suite), "--models", str(models_file))
+    refused(proc, f"{suite}:3: task 'shop' (open), data: ../elsewhere/secrets.txt (resolved: "
+                  f"{secret.resolve()})", "secrets.txt:1: not valid JSON", "not one row is usable")
+    assert "TOP-SECRET" not in proc.stderr + proc.stdout and "ANOTHER-LINE" not in proc.stderr
+    assert no_store(tmp_path)

@@ -100,14 +100,19 @@ def _load_entry(suite: SuiteSpec, i: int, entry: TaskEntry, root: Path) -> Task 
     if entry.kind == "choice":
         task = load_task(entry.name, entry.split, entry.mode, root, entry.limit,
                          suite.max_bad_fraction, suite.max_row_bytes)
-    elif entry.kind == "open":
-        task = open_ended.load(entry.name, _data_path(suite, entry), entry.split,
-                               entry.generation.model_dump() if entry.generation else None,
-                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes)
     else:
-        task = preference.load(entry.name, _data_path(suite, entry), entry.split,
-                               entry.limit, suite.max_bad_fraction, suite.max_row_bytes,
-                               entry.dataset)
+        path = _data_path(suite, entry)
+        try:
+            if entry.kind == "open":
+                task = open_ended.load(entry.name, path, entry.split,
+                                       entry.generation.model_dump() if entry.generation else None,
+                                       entry.limit, suite.max_bad_fraction, suite.max_row_bytes)
+            else:
+                task = preference.load(entry.name, path, entry.split, entry.limit,
+                                       suite.max_bad_fraction, suite.max_row_bytes, entry.dataset)
+        except BenchError as exc:  # which suite, which key, which file, before the rows
+            raise BenchError(f"{suite.where_task(i)}: task '{entry.name}' ({entry.kind}), data: "
+                             f"{entry.data} (resolved: {path.resolve()}):\n{exc}") from None
     if entry.scorers:
         try:
             task.scorers = bind_scorers(task, entry.scorers)
