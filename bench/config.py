@@ -7,6 +7,7 @@ the key (with its line where YAML tells us) and what is allowed.
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -149,6 +150,10 @@ def looks_local(path: str) -> bool:
             or Path(path).expanduser().exists())
 
 
+# What a folder holds when it holds a tokenizer (fast, sentencepiece, BPE/WordPiece vocabularies)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json", "vocab.txt")
+
+
 def path_problems(spec: ModelSpec | APIModelSpec) -> list[str]:
     """What is wrong with a model's local paths, each with the resolved path; [] when fine."""
     problems = []
@@ -157,12 +162,35 @@ def path_problems(spec: ModelSpec | APIModelSpec) -> list[str]:
         if tok and looks_local(tok) and not Path(tok).expanduser().is_dir():
             problems.append(f"tokenizer: local folder '{tok}' does not exist "
                             f"(resolved: {Path(tok).expanduser().resolve()})")
+        elif tok and looks_local(tok) and (p := _tokenizer_problem(Path(tok).expanduser())):
+            problems.append(f"tokenizer: local folder '{tok}' {p}")
         return problems
     for key, value in (("path", spec.path), ("adapter", spec.adapter)):
         if value and looks_local(value) and not Path(value).expanduser().is_dir():
             resolved = Path(value).expanduser().resolve()
             problems.append(f"{key}: local folder '{value}' does not exist (resolved: {resolved})")
+    path = Path(spec.path).expanduser()
+    if not problems and looks_local(spec.path) and not spec.trust_remote_code and \
+            (p := _tokenizer_problem(path)):  # remote code may bring its own tokenizer
+        problems.append(f"path: local folder '{spec.path}' {p}")
     return problems
+
+
+def _tokenizer_problem(folder: Path) -> str | None:
+    """Why a local folder has no usable tokenizer (it would load, then fail deep in a run)."""
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES) and \
+            not any(folder.glob("*.tiktoken")):
+        return (f"has no tokenizer ({', '.join(TOKENIZER_FILES)} or *.tiktoken); save the "
+                "model's tokenizer beside its weights")
+    fast = folder / "tokenizer.json"
+    if fast.is_file():
+        try:
+            vocab = json.loads(fast.read_text(encoding="utf-8")).get("model", {}).get("vocab")
+        except (OSError, ValueError, AttributeError):
+            return "has a tokenizer.json that is not valid JSON"
+        if vocab is not None and len(vocab) == 0:
+            return "has a tokenizer.json with an empty vocabulary"
+    return None
 
 
 class ModelsFile(Strict):

@@ -112,3 +112,32 @@ def test_a_results_folder_that_cannot_be_is_bad_input_before_anything_runs(
         assert f"--results {results}: " in done.stderr and needle in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and "Error:" not in done.stderr
     assert (tmp_path / "file").read_text(encoding="utf-8") == "not a folder"
+
+
+@pytest.mark.parametrize("damage,needle", [
+    ("remove", "has no tokenizer (tokenizer.json, tokenizer.model"),
+    ("empty", "has a tokenizer.json with an empty vocabulary"),
+])
+def test_a_model_folder_without_a_usable_tokenizer_is_refused_before_anything_loads(
+        tmp_path, tiny_model_dir, damage, needle):
+    """It used to pass `bench models` and die 17 s into `bench run` on a reshape error."""
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    if damage == "remove":
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (folder / name).unlink()
+    else:
+        tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        tok["model"]["vocab"] = {}
+        (folder / "tokenizer.json").write_text(json.dumps(tok), encoding="utf-8")
+    models = write_models(tmp_path / "models.yaml", broken=folder)
+    suite = write_suite(tmp_path / "s.yaml", "s", ["bustm"], limit=2)
+    assert_bad_input(bench_cli("run", "--suite", str(suite), "--models", str(models), "--results",
+                               str(tmp_path / "results")), f"model 'broken': path: local folder "
+                     f"'{folder}' {needle}")
+    assert not (tmp_path / "results").exists()
+    listed = bench_cli("models", "--models", str(models), "--results", str(tmp_path / "results"))
+    assert listed.returncode == 2 and needle in " ".join(listed.stdout.split()) + listed.stderr
