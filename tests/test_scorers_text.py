@@ -72,8 +72,9 @@ def test_rouge_empty_sides_score_zero_and_identity_one():
 def test_rouge_signature_and_fingerprint_follow_the_tokenizer():
     jieba, char = RougeScorer("jieba"), RougeScorer("char")
     assert jieba.metrics[0] == "rouge-l" and jieba.name == "rouge"
-    assert jieba.signature == "rouge-l|tok:jieba|f1|avg:macro"
-    assert char.signature == "rouge-l|tok:char|f1|avg:macro"
+    assert jieba.signature == "rouge-l|tok:jieba|f1|avg:macro|cap:10000"
+    assert char.signature == "rouge-l|tok:char|f1|avg:macro|cap:10000"
+    assert RougeScorer("char", max_tokens=500).fingerprint != char.fingerprint
     assert jieba.fingerprint != char.fingerprint
     assert jieba.fingerprint == RougeScorer("jieba").fingerprint
 
@@ -238,3 +239,72 @@ def test_missing_package_names_the_extra():
         require("nope_not_installed", "nope", "rouge")
     with pytest.raises(BenchError, match=r"bench\[judge\]"):
         version("nope-not-installed", "bleu")
+
+
+def test_lcs_length_equals_the_dynamic_programme():
+    import random
+
+    from bench.scorers.rouge import lcs_length
+
+    def table(a, b):
+        prev = [0] * (len(b) + 1)
+        for x in a:
+            cur = [0]
+            for j, y in enumerate(b):
+                cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+            prev = cur
+        return prev[-1]
+
+    rng = random.Random(7)
+    for _ in range(500):
+        a = [rng.choice("订单明天发货") for _ in range(rng.randint(0, 30))]
+        b = [rng.choice("订单明天发货") for _ in range(rng.randint(0, 30))]
+        assert lcs_length(a, b) == table(a, b), (a, b)
+
+
+@pytest.mark.parametrize("kind", ["char", "jieba"])
+def test_rouge_equals_rouge_score_below_the_cap_and_on_the_cut_tokens_above_it(kind):
+    """Values are rouge-score's own (its ROUGE-L table is not built); past max_tokens a side is
+    cut to its first tokens, and the sample says how many it had."""
+    import random
+
+    from rouge_score import rouge_scorer
+
+    from bench.scorers.rouge import Tokenizer
+
+    rng = random.Random(3)
+    words = ["宝宝", "两岁", "穿", "多大", "码", "订单", "明天", "发货", "面料", "纯棉", "，", "。"]
+    texts = ["".join(rng.choice(words) for _ in range(rng.randint(1, 120))) for _ in range(40)]
+    pairs = list(zip(texts[::2], texts[1::2]))
+    ours = RougeScorer(kind)
+    reference = rouge_scorer.RougeScorer(["rougeL", "rouge1", "rouge2"], tokenizer=Tokenizer(kind))
+    for prediction, ref in pairs:
+        want = reference.score(ref, prediction)
+        got = values(ours, prediction, ref)
+        assert got == pytest.approx({"rouge-l": want["rougeL"].fmeasure,
+                                     "rouge-1": want["rouge1"].fmeasure,
+                                     "rouge-2": want["rouge2"].fmeasure}, abs=1e-12)
+    capped = RougeScorer(kind, max_tokens=50)
+    long_pred, long_ref = "".join(texts[:10]), "".join(texts[10:20])
+    [result] = score(capped, [(long_pred, long_ref)])
+    tok = Tokenizer(kind)
+    cut = {"prediction": len(tok.tokenize(long_pred)), "reference": len(tok.tokenize(long_ref))}
+    assert result["cut"] == cut and min(cut.values()) > 50
+    want = rouge_scorer.RougeScorer(["rougeL", "rouge1", "rouge2"],
+                                    tokenizer=Tokenizer(kind, 50)).score(long_ref, long_pred)
+    assert result["values"]["rouge-l"] == pytest.approx(want["rougeL"].fmeasure, abs=1e-12)
+    assert result["values"]["rouge-2"] == pytest.approx(want["rouge2"].fmeasure, abs=1e-12)
+
+
+def test_two_long_texts_score_in_bounded_memory():
+    """200 KB against 200 KB with the character tokenizer: rouge-score's table grew past 13 GB
+    and was killed; capped and bit-parallel it stays small (the cut recorded)."""
+    import tracemalloc
+
+    text = ("宝宝两岁穿多大码？订单明天发货，面料是纯棉的。" * 9000)[:200_000]
+    tracemalloc.start()
+    [result] = score(RougeScorer("char"), [(text, text[::-1])])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result["cut"] == {"prediction": 200_000, "reference": 200_000}
+    assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB"

@@ -16,7 +16,7 @@ from bench.scorers.rouge import RougeScorer
 from bench.scorers.rules import RulesScorer
 
 FACTORIES: dict[str, Callable[[Any], Any]] = {
-    "rouge": lambda config: RougeScorer(tokenizer=config.tokenizer),
+    "rouge": lambda config: RougeScorer(tokenizer=config.tokenizer, max_tokens=config.max_tokens),
     "bleu": lambda config: BleuScorer(),
     "rules": lambda config: RulesScorer(config),
 }

@@ -24,6 +24,8 @@ class RougeConfig(_Strict):
     name: Literal["rouge"]
     tokenizer: Literal["jieba", "char"] = Field("jieba", description=(
         "jieba words (whitespace dropped) or one token per non-space character"))
+    max_tokens: int = Field(10_000, ge=1, description=(
+        "tokens per side scored (the first ones): keeps long texts' time and memory bounded"))
 
 
 class BleuConfig(_Strict):
