@@ -103,7 +103,8 @@ def test_judge_verdicts_are_parsed_repaired_or_counted_and_cached(tmp_path):
         assert sum(judge.requests.values()) == asked  # a second run asks the judge nothing
     assert "model calls this run: 0 · scores computed: 0" in again.stdout
     assert "judge judge on cand's answers: 12 requests · 120 prompt + " in first.stdout
-    assert re.search(r"completion tokens · retries 4 · errors 4 · cost 0\.\d{4} CNY", first.stdout)
+    # four transient failures, each retried with success: retries, not errors
+    assert re.search(r"completion tokens · retries 4 · errors 0 · cost 0\.\d{4} CNY", first.stdout)
     assert "judge judge" not in again.stdout  # nothing asked, nothing spent
     # 8 first replies; repairs for 4 (11), 5 (empty), 6 ([[8]]), 7 (unknown dimension); one
     # retry each for the 500, the timeout, the dropped connection and the 429
