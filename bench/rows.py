@@ -51,9 +51,15 @@ class RowLog:
 
     def lines(self) -> list[str]:
         """Warnings for the terminal: each bad row (the first SHOWN), then what was dropped."""
+        reasons = Counter(r for _, r in self.bad_rows)
+        if not self.kept and len(self.bad_rows) > 1 and len(reasons) == 1:  # one refusal, once
+            out = [f"{self.source}: all {len(self.bad_rows)} rows: {next(iter(reasons))} (the "
+                   f"first at {self.bad_rows[0][0]})"]
+            return out + [f"{self.source}: dropped {n} rows: {reason}"
+                          for reason, n in self.dropped.items()]
         out = [f"{w}: {r}" for w, r in self.bad_rows[:SHOWN]]
         if len(self.bad_rows) > SHOWN:
-            by_reason = Counter(r for _, r in self.bad_rows).most_common()
+            by_reason = reasons.most_common()
             out.append(f"{self.source}: ... and {len(self.bad_rows) - SHOWN} more bad rows; all "
                        f"{len(self.bad_rows)} by reason: "
                        + "; ".join(f"{n} × {r}" for r, n in by_reason[:8])

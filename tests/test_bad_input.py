@@ -360,6 +360,19 @@ def test_a_data_file_that_is_not_what_the_key_expects_names_suite_key_and_path(t
                      encoding="utf-8")
     proc = run(tmp_path, "--suite", str(suite), "--models", str(models_file))
     refused(proc, f"{suite}:3: task 'shop' (open), data: ../elsewhere/secrets.txt (resolved: "
-                  f"{secret.resolve()})", "secrets.txt:1: not valid JSON", "not one row is usable")
+                  f"{secret.resolve()})", "secrets.txt: all 2 rows: not valid JSON",
+                  "(the first at ", "secrets.txt:1)", "not one row is usable")
     assert "TOP-SECRET" not in proc.stderr + proc.stdout and "ANOTHER-LINE" not in proc.stderr
     assert no_store(tmp_path)
+
+
+def test_rows_that_all_fail_alike_are_said_once():
+    log = RowLog("pairs.jsonl")
+    for i in range(300):
+        log.bad(f"pairs.jsonl:{i + 1}", "'output' is missing")
+    assert log.lines() == ["pairs.jsonl: all 300 rows: 'output' is missing (the first at "
+                           "pairs.jsonl:1)"]
+    log.kept = 1  # some rows were fine: each bad one is named, then a count by reason
+    lines = log.lines()
+    assert lines[0] == "pairs.jsonl:1: 'output' is missing" and len(lines) == 11
+    assert lines[-1].endswith("all 300 by reason: 300 × 'output' is missing")

@@ -192,6 +192,11 @@ def test_command_resolves_judge_and_poor_file(judge, tmp_path):
         prefdata_command(judge_name="local", **args)
     with pytest.raises(BenchError, match="did you mean 'judge'"):
         prefdata_command(judge_name="judgee", **args)
+    pairs = Path(__file__).parents[1] / "bench" / "domain" / "data" / "pref_train.jsonl"
+    with pytest.raises(BenchError) as err:  # one refusal, not one per row
+        prefdata_command(judge_name="judge", **(args | {"data": pairs}))
+    assert str(err.value) == (f"{pairs}: holds preference pairs (chosen/rejected); bench prefdata "
+                              "makes pairs from SFT rows (a question and its answer): give an SFT file")
     assert not (tmp_path / "results").exists()  # nothing touched before the input is checked
     prefdata_command(judge_name="judge", **args)
     assert "pairs written 7" in out.export_text()

@@ -32,7 +32,7 @@ from bench.judge.parse import parse_verdict
 from bench.judge.scorer import REPAIR
 from bench.pool import each_as_done
 from bench.rows import check
-from bench.train.data import read_sft
+from bench.train.data import read_preference, read_sft
 
 VERSION, BACKEND_ID = 1, "prefdata/1"
 SYSTEM = jinja2.Template((Path(__file__).parent / "templates" / "verdict.j2").read_text(
@@ -285,7 +285,11 @@ def prefdata_command(data: Path, judge_name: str, models_path: Path, results_dir
         raise BenchError("give --poor-model or --poor-file, not both")
     models = load_models(models_path)
     judge = models.judge(judge_name)
-    check(read_sft(data, limit=limit)[1])
+    rows = read_sft(data, limit=limit)[1]
+    if not rows.kept and read_preference(data, limit=5)[1].kept:
+        raise BenchError(f"{data}: holds preference pairs (chosen/rejected); bench prefdata makes "
+                         "pairs from SFT rows (a question and its answer): give an SFT file")
+    check(rows)
     store_path = Path(results_dir) / "bench.sqlite"
     poor = PoorStyle(read_poor_file(poor_file) if poor_file else domain_poor())
     if poor_model:
