@@ -506,7 +506,24 @@ def load_models(path: str | Path) -> ModelsFile:
             raise BenchError(f"{models.where(i)}: model name '{m.name}' is used twice (lines "
                              f"{lines[0]} and {lines[1]}); names must be unique")
         first[m.name] = i
+    base = path.resolve().parent
+    models.models[:] = [_anchored(m, base) for m in models.models]
     return models
+
+
+def _anchored(spec, base: Path):
+    """A relative local path of an entry (path, adapter; an API model's tokenizer) read from the
+    models file's folder, as a config's relative paths are, not from wherever bench runs."""
+    fields = ("tokenizer",) if isinstance(spec, APIModelSpec) else ("path", "adapter")
+    update = {}
+    for key in fields:
+        value = getattr(spec, key)
+        if not value or Path(value).expanduser().is_absolute() or value.startswith("~"):
+            continue
+        there = base / value
+        if value.startswith(".") or value.count("/") > 1 or "\\" in value or there.exists():
+            update[key] = str(there)
+    return spec.model_copy(update=update) if update else spec
 
 
 def load_suite(path: str | Path) -> SuiteSpec:

@@ -90,3 +90,25 @@ def test_a_file_that_is_not_a_mapping_is_told_the_keys_it_needs(tmp_path, text, 
     path.write_text(text, encoding="utf-8")
     with pytest.raises(BenchError, match=r"required: models\), not a "):
         load_models(path)
+
+
+def test_relative_model_paths_are_read_from_the_models_files_folder(tmp_path, monkeypatch):
+    """As every other config's relative paths: not from wherever bench happens to run."""
+    here = tmp_path / "project" / "configs"
+    (here / "weights" / "m").mkdir(parents=True)
+    (here / "org").mkdir()
+    (here / "org" / "local").mkdir()
+    (here / "models.yaml").write_text(
+        "models:\n  - {name: a, path: ./weights/m, adapter: weights/m}\n"
+        "  - {name: b, path: org/local}\n  - {name: hub, path: Qwen/Qwen2.5-0.5B-Instruct}\n"
+        "  - {name: home, path: ~/models/x}\n"
+        "  - {name: api, backend: openai, base_url: 'http://127.0.0.1:1/v1', model: m, "
+        "tokenizer: ./weights/m}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    by_name = {m.name: m for m in load_models(here / "models.yaml").models}
+    assert by_name["a"].path == str(here / "weights" / "m")
+    assert by_name["a"].adapter == str(here / "weights" / "m")  # 'org/name' that is a folder here
+    assert by_name["b"].path == str(here / "org" / "local")  # an 'org/name' that is a folder here
+    assert by_name["hub"].path == "Qwen/Qwen2.5-0.5B-Instruct"  # a Hub id stays one
+    assert by_name["home"].path == "~/models/x"
+    assert by_name["api"].tokenizer == str(here / "weights" / "m")
