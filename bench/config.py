@@ -47,6 +47,7 @@ class Generation(Strict):
 class ModelSpec(Strict):
     name: str
     backend: Literal["hf"] = "hf"
+    _written: dict = PrivateAttr(default_factory=dict)  # relative paths as the file gave them
     path: str = Field(description="local model dir or Hub id")
     revision: str | None = Field(None, description="Hub revision (commit sha pins the fingerprint)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -83,6 +84,7 @@ class APIModelSpec(Strict):
     """A model behind an OpenAI-compatible API (DeepSeek, vLLM, lmdeploy, `transformers serve`)."""
 
     name: str
+    _written: dict = PrivateAttr(default_factory=dict)  # relative paths as the file gave them
     backend: Literal["openai"]
     base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1 or https://api.deepseek.com")
     model: str = Field(description="the model id the server serves")
@@ -159,20 +161,22 @@ def path_problems(spec: ModelSpec | APIModelSpec) -> list[str]:
     problems = []
     if isinstance(spec, APIModelSpec):
         tok = spec.tokenizer
+        shown = spec._written.get("tokenizer", tok)
         if tok and looks_local(tok) and not Path(tok).expanduser().is_dir():
-            problems.append(f"tokenizer: local folder '{tok}' does not exist "
+            problems.append(f"tokenizer: local folder '{shown}' does not exist "
                             f"(resolved: {Path(tok).expanduser().resolve()})")
         elif tok and looks_local(tok) and (p := _tokenizer_problem(Path(tok).expanduser())):
-            problems.append(f"tokenizer: local folder '{tok}' {p}")
+            problems.append(f"tokenizer: local folder '{shown}' {p}")
         return problems
     for key, value in (("path", spec.path), ("adapter", spec.adapter)):
         if value and looks_local(value) and not Path(value).expanduser().is_dir():
             resolved = Path(value).expanduser().resolve()
-            problems.append(f"{key}: local folder '{value}' does not exist (resolved: {resolved})")
+            problems.append(f"{key}: local folder '{spec._written.get(key, value)}' does not exist "
+                            f"(resolved: {resolved})")
     path = Path(spec.path).expanduser()
     if not problems and looks_local(spec.path) and not spec.trust_remote_code and \
             (p := _tokenizer_problem(path)):  # remote code may bring its own tokenizer
-        problems.append(f"path: local folder '{spec.path}' {p}")
+        problems.append(f"path: local folder '{spec._written.get('path', spec.path)}' {p}")
     return problems
 
 
@@ -523,7 +527,11 @@ def _anchored(spec, base: Path):
         there = base / value
         if value.startswith(".") or value.count("/") > 1 or "\\" in value or there.exists():
             update[key] = str(there)
-    return spec.model_copy(update=update) if update else spec
+    if not update:
+        return spec
+    anchored = spec.model_copy(update=update)
+    anchored._written = {key: getattr(spec, key) for key in update}  # for messages
+    return anchored
 
 
 def load_suite(path: str | Path) -> SuiteSpec:
