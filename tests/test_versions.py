@@ -3,6 +3,7 @@ records, and a cache miss that says why (answers stored under another transforme
 `--reuse-across-versions` to take them, marked as such on every page."""
 
 import json
+import re
 import sqlite3
 
 import transformers
@@ -167,6 +168,7 @@ def test_reuse_across_versions_takes_the_old_answers_and_every_page_says_so(
     html = page.read_text(encoding="utf-8")
     assert "reused across versions" in html and f"eprstmt-dev: 6 from {backend}" in html
     assert f"transformers {transformers.__version__}" in html and "requirements/bench.lock" in html
+    assert re.search(r"transformers [^<]* · torch [^<]* · [A-Z0-9]+ · lock [0-9a-f]{8}</div>", html)
 
     report = tmp_path / "before_after.html"
     done = bench_cli("report", "--suite", str(suite), "--results", str(results), "--baseline",

@@ -69,14 +69,17 @@ def lock_text(manifest: dict) -> str:
 
 
 def environment_text(manifest: dict) -> str:
-    """The versions behind a run's numbers in one line (the leaderboard's model cell)."""
+    """The versions behind a run's numbers in one short line (the leaderboard's model cell;
+    lock_text says the rest)."""
     packages = manifest.get("packages") or {}
     parts = [f"{name} {packages[name]}" for name in ("transformers", "torch") if name in packages]
-    if packages.get("cpu_capability"):
-        parts.append(f"CPU {packages['cpu_capability']}")
-    if packages.get("cuda"):
-        parts.append(f"CUDA {packages['cuda']}")
-    return " · ".join(parts + [f"lock {lock_text(manifest)}"])
+    parts += [packages[k] for k in ("cpu_capability",) if packages.get(k)]
+    parts += [f"CUDA {packages['cuda']}"] if packages.get("cuda") else []
+    lock = manifest.get("lock")
+    if lock:
+        parts.append(f"lock {str(lock.get('sha256'))[:8]}" + ("" if lock.get("matches") else
+                                                              " (drifted)"))
+    return " · ".join(parts)
 
 
 def reused_text(manifest: dict) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import bench
-from bench.compare.sides import environment_text, reused_text
+from bench.compare.sides import environment_text, lock_text, reused_text
 from bench.errors import BenchError
 from bench.metrics.stats import headline, mean_ci, suite_average
 from bench.store import Store
@@ -109,7 +109,8 @@ def leaderboard_data(store: Store, suite: str) -> dict:
             "cached_share": cached / answered if answered else None,
             "run_id": run["run_id"], "scores": scores, "metrics": metrics,
             "trust_remote_code": bool(manifest.get("trust_remote_code")),
-            "environment": environment_text(manifest), "reused": reused_text(manifest),
+            "environment": environment_text(manifest), "lock": lock_text(manifest),
+            "reused": reused_text(manifest),
             "api": run.get("api"), "base_url": backend.get("base_url"),
             "content_addressed": backend.get("content_addressed", True),
             "average": suite_average(per_task_scores, seed=manifest.get("seed", 1234)),
