@@ -75,12 +75,13 @@ def main(argv: list[str]) -> int:
     """`python -m bench.lockfile [LOCK]`: exit 1 with each difference when this environment is
     not its lock (make install runs it after installing)."""
     path = Path(argv[0]) if argv else BENCH_LOCK
-    found = drift(read_lock(path), installed())
+    lock = read_lock(path)
+    found = drift(lock, installed())
     if found:
         print(f"{sys.prefix} differs from {path} in {len(found)} packages:", *found[:40], sep="\n  ",
               file=sys.stderr)
         return 1
-    print(f"{sys.prefix} equals {path} ({len(read_lock(path))} packages)")
+    print(f"{sys.prefix} equals {path} ({len(lock)} packages)")
     return 0
 
 
